@@ -1,0 +1,32 @@
+//! keel-embed: sentence embeddings with all-MiniLM-L6-v2 (384 dimensions) in pure Rust.
+//!
+//! The engine behind Keel's built-in `embed`, `similarity` and `classify` tools:
+//! [`ModelStore`] finds (or fetches, once) the model files, [`Model`] runs candle's BERT
+//! on the CPU with mean pooling and L2 normalization, and [`Batcher`] merges concurrent
+//! requests into token-budgeted batches on its own threads.
+//!
+//! It is not an MCP tool and knows nothing of MCP, JSON-RPC or Keel's other crates: a
+//! wiring layer wraps it. It never downloads at run time on its own: a missing model is a
+//! [`ModelMissing`] error that names the fetch command.
+
+#![forbid(unsafe_code)]
+
+mod batcher;
+mod engine;
+mod error;
+mod fetch;
+mod model;
+mod pipeline;
+mod pooling;
+mod similarity;
+mod store;
+mod tokenize;
+
+pub use batcher::{Batcher, BatcherConfig, BatcherStats};
+pub use engine::EmbeddingModel;
+pub use error::{EmbedError, MissingReason, ModelMissing};
+pub use fetch::MODEL_PACKAGE;
+pub use model::Model;
+pub use similarity::{LabelScore, cosine};
+pub use store::{MODEL_DIR_ENV, ModelFiles, ModelStore};
+pub use tokenize::TokenizedText;
