@@ -1,0 +1,94 @@
+//! Tool results and content blocks.
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+/// Builders for MCP content blocks (`text`, `image`, `audio`, `resource`, `resource_link`).
+pub struct Content;
+
+impl Content {
+    /// A text block.
+    pub fn text(text: impl Into<String>) -> Value {
+        json!({ "type": "text", "text": text.into() })
+    }
+
+    /// An image block from Base64 data.
+    pub fn image(data: impl Into<String>, mime_type: impl Into<String>) -> Value {
+        json!({ "type": "image", "data": data.into(), "mimeType": mime_type.into() })
+    }
+
+    /// An audio block from Base64 data.
+    pub fn audio(data: impl Into<String>, mime_type: impl Into<String>) -> Value {
+        json!({ "type": "audio", "data": data.into(), "mimeType": mime_type.into() })
+    }
+
+    /// An embedded text resource.
+    pub fn embedded_text(uri: &str, mime_type: &str, text: &str) -> Value {
+        json!({ "type": "resource", "resource": { "uri": uri, "mimeType": mime_type, "text": text } })
+    }
+
+    /// A link to a resource.
+    pub fn resource_link(uri: &str, name: &str, mime_type: Option<&str>) -> Value {
+        let mut v = json!({ "type": "resource_link", "uri": uri, "name": name });
+        if let Some(m) = mime_type {
+            v["mimeType"] = Value::from(m);
+        }
+        v
+    }
+}
+
+/// The result of `tools/call`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallToolResult {
+    /// Unstructured content blocks.
+    pub content: Vec<Value>,
+    /// Structured output conforming to the tool's `outputSchema`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub structured_content: Option<Value>,
+    /// Whether the tool failed (a tool execution error, visible to the model).
+    pub is_error: bool,
+    /// Result metadata.
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Map<String, Value>>,
+}
+
+impl CallToolResult {
+    /// A successful result with one text block.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self { content: vec![Content::text(text)], ..Self::default() }
+    }
+
+    /// A successful result with the given blocks.
+    pub fn content(content: Vec<Value>) -> Self {
+        Self { content, ..Self::default() }
+    }
+
+    /// A tool execution error with a message for the model.
+    pub fn error(message: impl Into<String>) -> Self {
+        Self { content: vec![Content::text(message)], is_error: true, ..Self::default() }
+    }
+
+    /// A successful structured result with a text rendering for clients that ignore structure.
+    pub fn structured(value: Value, text: impl Into<String>) -> Self {
+        Self {
+            content: vec![Content::text(text)],
+            structured_content: Some(value),
+            ..Self::default()
+        }
+    }
+
+    /// The result as a JSON object, ready for era-specific decoration.
+    pub fn into_object(self) -> Map<String, Value> {
+        let mut m = Map::with_capacity(4);
+        m.insert("content".into(), Value::Array(self.content));
+        if let Some(s) = self.structured_content {
+            m.insert("structuredContent".into(), s);
+        }
+        m.insert("isError".into(), Value::Bool(self.is_error));
+        if let Some(meta) = self.meta {
+            m.insert("_meta".into(), Value::Object(meta));
+        }
+        m
+    }
+}

@@ -1,0 +1,303 @@
+//! What a tool sees of its request: progress, cancellation, logging and asking the client.
+
+use std::sync::Arc;
+
+use keel_protocol::{ProtocolVersion, RequestId, methods};
+use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::{Session, ToolError};
+
+/// A message a request sends before its final response (on its SSE stream or stdout).
+#[derive(Debug)]
+pub enum Outbound {
+    /// A notification related to the request (progress, log).
+    Notification(Vec<u8>),
+    /// A server-to-client request (legacy elicitation, sampling, roots).
+    Request(Vec<u8>),
+}
+
+/// Syslog severities, as MCP's `LoggingLevel`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// debug
+    Debug,
+    /// info
+    Info,
+    /// notice
+    Notice,
+    /// warning
+    Warning,
+    /// error
+    Error,
+    /// critical
+    Critical,
+    /// alert
+    Alert,
+    /// emergency
+    Emergency,
+}
+
+impl LogLevel {
+    /// Parses the wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "debug" => Self::Debug,
+            "info" => Self::Info,
+            "notice" => Self::Notice,
+            "warning" => Self::Warning,
+            "error" => Self::Error,
+            "critical" => Self::Critical,
+            "alert" => Self::Alert,
+            "emergency" => Self::Emergency,
+            _ => return None,
+        })
+    }
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Notice => "notice",
+            Self::Warning => "warning",
+            Self::Error => "error",
+            Self::Critical => "critical",
+            Self::Alert => "alert",
+            Self::Emergency => "emergency",
+        }
+    }
+}
+
+/// The client capabilities a server may act on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientCaps {
+    /// `elicitation` (form mode).
+    pub elicitation: bool,
+    /// `sampling`.
+    pub sampling: bool,
+    /// `roots`.
+    pub roots: bool,
+    /// The tasks extension.
+    pub tasks: bool,
+}
+
+impl ClientCaps {
+    /// Reads the flags out of a `ClientCapabilities` object.
+    pub fn from_json(caps: Option<&Value>) -> Self {
+        let Some(c) = caps.and_then(Value::as_object) else { return Self::default() };
+        Self {
+            elicitation: c.contains_key("elicitation"),
+            sampling: c.contains_key("sampling"),
+            roots: c.contains_key("roots"),
+            tasks: c
+                .get("extensions")
+                .and_then(Value::as_object)
+                .is_some_and(|e| e.contains_key(keel_protocol::meta::TASKS_EXTENSION))
+                || c.contains_key("tasks"),
+        }
+    }
+
+    fn allows(self, method: &str) -> bool {
+        match method {
+            methods::ELICITATION_CREATE => self.elicitation,
+            methods::SAMPLING_CREATE_MESSAGE => self.sampling,
+            methods::ROOTS_LIST => self.roots,
+            _ => false,
+        }
+    }
+}
+
+/// How a request obtains input from the client.
+pub(crate) enum InputSource {
+    /// Modern: answers arrive on a retry of the request (MRTR).
+    Retry(Map<String, Value>),
+    /// Legacy: a server-to-client request on the session.
+    Session(Arc<Session>),
+    /// No way to ask (stateless legacy request).
+    None,
+}
+
+pub(crate) struct ContextInner {
+    pub(crate) request_id: RequestId,
+    pub(crate) version: ProtocolVersion,
+    pub(crate) progress_token: Option<Value>,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) log_level: Option<LogLevel>,
+    pub(crate) outbound: Option<mpsc::UnboundedSender<Outbound>>,
+    pub(crate) input: InputSource,
+    pub(crate) caps: ClientCaps,
+    pub(crate) related_task: Option<String>,
+}
+
+/// A request's context, handed to every tool, resource and prompt handler. Cheap to clone.
+#[derive(Clone)]
+pub struct Context {
+    pub(crate) inner: Arc<ContextInner>,
+}
+
+impl Context {
+    /// A context for calling handlers outside a client request (tests, warm-up).
+    pub fn detached() -> Self {
+        Self {
+            inner: Arc::new(ContextInner {
+                request_id: RequestId::Number(0),
+                version: ProtocolVersion::LATEST,
+                progress_token: None,
+                cancel: CancellationToken::new(),
+                log_level: None,
+                outbound: None,
+                input: InputSource::None,
+                caps: ClientCaps::default(),
+                related_task: None,
+            }),
+        }
+    }
+
+    /// The JSON-RPC id of the request.
+    pub fn request_id(&self) -> &RequestId {
+        &self.inner.request_id
+    }
+
+    /// The protocol revision of the request.
+    pub fn protocol_version(&self) -> ProtocolVersion {
+        self.inner.version
+    }
+
+    /// The client's capabilities for this request.
+    pub fn client_caps(&self) -> ClientCaps {
+        self.inner.caps
+    }
+
+    /// Whether the client cancelled the request (or went away).
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.cancel.is_cancelled()
+    }
+
+    /// Resolves when the request is cancelled.
+    pub async fn cancelled(&self) {
+        self.inner.cancel.cancelled().await;
+    }
+
+    /// The cancellation token, to hand to work running off the async reactor.
+    pub fn cancellation_token(&self) -> CancellationToken {
+        self.inner.cancel.clone()
+    }
+
+    /// Whether the client asked for progress notifications.
+    pub fn wants_progress(&self) -> bool {
+        self.inner.progress_token.is_some()
+    }
+
+    /// Sends `notifications/progress` if the client supplied a progress token.
+    pub fn progress(&self, progress: f64, total: Option<f64>, message: Option<&str>) {
+        let (Some(token), Some(tx)) = (&self.inner.progress_token, &self.inner.outbound) else {
+            return;
+        };
+        let mut params = json!({ "progressToken": token, "progress": progress });
+        if let Some(t) = total {
+            params["total"] = json!(t);
+        }
+        if let Some(m) = message {
+            params["message"] = json!(m);
+        }
+        self.attach_task(&mut params);
+        let bytes = keel_protocol::encode_notification(methods::PROGRESS, Some(&params));
+        let _ = tx.send(Outbound::Notification(bytes));
+    }
+
+    /// Sends `notifications/message` if the client asked for this level or lower.
+    pub fn log(&self, level: LogLevel, logger: Option<&str>, data: Value) {
+        let (Some(min), Some(tx)) = (self.inner.log_level, &self.inner.outbound) else { return };
+        if level < min {
+            return;
+        }
+        let mut params = json!({ "level": level.as_str(), "data": data });
+        if let Some(l) = logger {
+            params["logger"] = json!(l);
+        }
+        self.attach_task(&mut params);
+        let bytes = keel_protocol::encode_notification(methods::MESSAGE, Some(&params));
+        let _ = tx.send(Outbound::Notification(bytes));
+    }
+
+    fn attach_task(&self, params: &mut Value) {
+        if let Some(task) = &self.inner.related_task {
+            params["_meta"] = json!({ keel_protocol::meta::RELATED_TASK: { "taskId": task } });
+        }
+    }
+
+    /// Asks the client for input: `method` is `elicitation/create`, `sampling/createMessage`
+    /// or `roots/list`. `key` names the request within this call (stable across retries).
+    ///
+    /// Modern clients get an `input_required` result and retry with the answer; legacy
+    /// clients get a server-to-client request on the session. The tool sees the same thing:
+    /// the client's result object, or an error it propagates with `?`.
+    pub async fn ask(&self, key: &str, method: &str, params: Value) -> Result<Value, ToolError> {
+        if !self.inner.caps.allows(method) {
+            return Err(ToolError::Protocol(keel_protocol::RpcError::missing_capability(
+                json!({ capability_name(method): {} }),
+            )));
+        }
+        match &self.inner.input {
+            InputSource::Retry(answers) => match answers.get(key) {
+                Some(answer) => Ok(answer.clone()),
+                None => {
+                    let mut requests = Map::new();
+                    requests.insert(key.into(), json!({ "method": method, "params": params }));
+                    Err(ToolError::InputRequired(requests))
+                }
+            },
+            InputSource::Session(session) => {
+                let Some(tx) = &self.inner.outbound else {
+                    return Err(ToolError::failed("this transport cannot carry requests to the client"));
+                };
+                let (id, rx) = session.register_client_request();
+                let bytes = keel_protocol::encode_request(&id, method, &params);
+                if tx.send(Outbound::Request(bytes)).is_err() {
+                    session.forget_client_request(&id);
+                    return Err(ToolError::Cancelled);
+                }
+                tokio::select! {
+                    answer = rx => match answer {
+                        Ok(Ok(v)) => Ok(v),
+                        Ok(Err(e)) => Err(ToolError::failed(format!("client refused {method}: {}", e.message))),
+                        Err(_) => Err(ToolError::Cancelled),
+                    },
+                    () = self.inner.cancel.cancelled() => {
+                        session.forget_client_request(&id);
+                        Err(ToolError::Cancelled)
+                    }
+                }
+            }
+            InputSource::None => Err(ToolError::failed(format!(
+                "{method} needs a session: initialize one, or use protocol 2026-07-28"
+            ))),
+        }
+    }
+
+    /// Form-mode elicitation: returns the client's `ElicitResult`.
+    pub async fn elicit(&self, key: &str, message: &str, schema: Value) -> Result<Value, ToolError> {
+        let params = json!({ "mode": "form", "message": message, "requestedSchema": schema });
+        self.ask(key, methods::ELICITATION_CREATE, params).await
+    }
+
+    /// Sampling: returns the client's `CreateMessageResult`.
+    pub async fn sample(&self, key: &str, params: Value) -> Result<Value, ToolError> {
+        self.ask(key, methods::SAMPLING_CREATE_MESSAGE, params).await
+    }
+
+    /// Roots: returns the client's `ListRootsResult`.
+    pub async fn list_roots(&self, key: &str) -> Result<Value, ToolError> {
+        self.ask(key, methods::ROOTS_LIST, json!({})).await
+    }
+}
+
+fn capability_name(method: &str) -> &'static str {
+    match method {
+        methods::ELICITATION_CREATE => "elicitation",
+        methods::SAMPLING_CREATE_MESSAGE => "sampling",
+        _ => "roots",
+    }
+}

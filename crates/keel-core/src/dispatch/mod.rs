@@ -1,0 +1,294 @@
+//! The one dispatch path: every request of every era and transport goes through
+//! [`Dispatcher::handle`].
+
+mod call;
+mod lists;
+mod request;
+mod session_methods;
+
+use std::{sync::Arc, time::Duration};
+
+use dashmap::DashMap;
+use keel_protocol::{
+    ErrorCode, Era, ProtocolVersion, RequestId, RpcError, SUPPORTED_VERSIONS, encode_error,
+    encode_result, meta, methods,
+};
+use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+pub use request::{Opening, ParsedRequest};
+
+use crate::{
+    ClientCaps, LogLevel, Outbound, Registry, RequestStateCodec, Session, SessionStore,
+    ToolService, session::ClientRequests,
+};
+
+/// The server's identity and guidance for models.
+#[derive(Debug, Clone)]
+pub struct ServerInfo {
+    /// Implementation name.
+    pub name: String,
+    /// Implementation version.
+    pub version: String,
+    /// Natural-language guidance sent in `initialize` and `server/discover`.
+    pub instructions: Option<String>,
+}
+
+/// Per-request environment a transport supplies.
+pub struct RequestEnv {
+    /// The revision the request is served under.
+    pub version: ProtocolVersion,
+    /// The legacy session, if any.
+    pub session: Option<Arc<Session>>,
+    /// Where messages sent before the final response go; `None` drops them.
+    pub outbound: Option<mpsc::UnboundedSender<Outbound>>,
+    /// Cancelled when the client cancels or disconnects.
+    pub cancel: CancellationToken,
+    /// Whether `initialize` may create a session here.
+    pub sessions_enabled: bool,
+}
+
+/// What the dispatcher answers.
+#[derive(Debug, Default)]
+pub struct Reply {
+    /// The encoded final response; `None` for notifications and cancelled requests.
+    pub body: Option<Vec<u8>>,
+    /// The error code, when the response is an error (transports pick HTTP statuses by it).
+    pub error: Option<ErrorCode>,
+    /// A session created by `initialize`.
+    pub created_session: Option<Arc<Session>>,
+}
+
+impl Reply {
+    fn none() -> Self {
+        Self::default()
+    }
+
+    /// An error reply.
+    pub fn error(id: Option<&RequestId>, e: &RpcError) -> Self {
+        Self { body: Some(encode_error(id, e)), error: Some(e.code), created_session: None }
+    }
+}
+
+/// Tunables of the dispatch path.
+#[derive(Debug, Clone)]
+pub struct DispatchSettings {
+    /// Items per page of list results.
+    pub page_size: usize,
+    /// `ttlMs` of cacheable results (modern).
+    pub list_ttl: Duration,
+}
+
+impl Default for DispatchSettings {
+    fn default() -> Self {
+        Self { page_size: 100, list_ttl: Duration::from_secs(60) }
+    }
+}
+
+/// Serves MCP requests of both eras over any transport.
+pub struct Dispatcher {
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) tools: ToolService,
+    pub(crate) sessions: Arc<dyn SessionStore>,
+    pub(crate) client_requests: Arc<ClientRequests>,
+    pub(crate) state: RequestStateCodec,
+    pub(crate) info: ServerInfo,
+    pub(crate) settings: DispatchSettings,
+    server_meta: Value,
+    in_flight: DashMap<(u128, RequestId), CancellationToken>,
+}
+
+impl Dispatcher {
+    /// A dispatcher over a registry, the tool service stack and a session store.
+    pub fn new(
+        registry: Arc<Registry>,
+        tools: ToolService,
+        sessions: Arc<dyn SessionStore>,
+        state: RequestStateCodec,
+        info: ServerInfo,
+        settings: DispatchSettings,
+    ) -> Self {
+        let server_meta = json!({ "name": info.name, "version": info.version });
+        Self {
+            registry,
+            tools,
+            sessions,
+            client_requests: Arc::default(),
+            state,
+            info,
+            settings,
+            server_meta,
+            in_flight: DashMap::new(),
+        }
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// The session store.
+    pub fn sessions(&self) -> &Arc<dyn SessionStore> {
+        &self.sessions
+    }
+
+    /// Creates a session outside `initialize` (stdio keeps one per process).
+    pub fn new_session(&self, version: ProtocolVersion, caps: ClientCaps) -> Arc<Session> {
+        Arc::new(Session::new(version, caps, Arc::clone(&self.client_requests)))
+    }
+
+    /// Checks a modern request's declared version: `Ok` with the revision, or the
+    /// `UnsupportedProtocolVersion` error.
+    pub fn modern_version(declared: &str) -> Result<ProtocolVersion, RpcError> {
+        match ProtocolVersion::parse(declared) {
+            Some(v) if v.era() == Era::Modern => Ok(v),
+            _ => Err(RpcError::unsupported_version(declared, &SUPPORTED_VERSIONS)),
+        }
+    }
+
+    /// Handles one request or notification.
+    pub async fn handle(&self, req: ParsedRequest, env: RequestEnv) -> Reply {
+        let id = req.id.clone();
+        let Some(id) = id else {
+            self.notification(&req, &env);
+            return Reply::none();
+        };
+        let era = env.version.era();
+        if era == Era::Modern
+            && let Err(e) = check_modern_meta(&req)
+        {
+            return Reply::error(Some(&id), &e);
+        }
+        let outcome = match (req.method.as_str(), era) {
+            (methods::TOOLS_CALL, _) => return self.call_tool(&id, req, env).await,
+            (methods::TOOLS_LIST, _) => self.list_tools(&req, env.version),
+            (methods::RESOURCES_LIST, _) => self.list_resources(&req),
+            (methods::RESOURCES_TEMPLATES_LIST, _) => self.list_templates(&req),
+            (methods::RESOURCES_READ, _) => self.read_resource(&req, &env).await,
+            (methods::PROMPTS_LIST, _) => self.list_prompts(&req),
+            (methods::PROMPTS_GET, _) => self.get_prompt(&req, &env).await,
+            (methods::COMPLETION_COMPLETE, _) => self.complete(&req),
+            (methods::INITIALIZE, Era::Legacy) => return self.initialize(&id, &req, &env).await,
+            (methods::PING, Era::Legacy) => Ok(Map::new()),
+            (methods::LOGGING_SET_LEVEL, Era::Legacy) => self.set_level(&req, &env),
+            (methods::RESOURCES_SUBSCRIBE | methods::RESOURCES_UNSUBSCRIBE, Era::Legacy) => {
+                req.required_str("uri").map(|_| Map::new())
+            }
+            (methods::DISCOVER, Era::Modern) => Ok(self.discover()),
+            (methods::SUBSCRIPTIONS_LISTEN, Era::Modern) => self.listen(&req, &env).await,
+            (m, _) => Err(RpcError::method_not_found(m)),
+        };
+        match outcome {
+            Ok(result) => {
+                let cacheable = is_cacheable(&req.method);
+                self.reply_ok(&id, result, env.version, cacheable)
+            }
+            Err(e) => Reply::error(Some(&id), &e),
+        }
+    }
+
+    fn reply_ok(&self, id: &RequestId, mut result: Map<String, Value>, version: ProtocolVersion, cacheable: bool) -> Reply {
+        if version.era() == Era::Modern {
+            result.entry("resultType").or_insert_with(|| Value::from("complete"));
+            let meta = result.entry("_meta").or_insert_with(|| Value::Object(Map::new()));
+            if let Some(m) = meta.as_object_mut() {
+                m.insert(meta::SERVER_INFO.into(), self.server_meta.clone());
+            }
+            if cacheable {
+                result.insert("ttlMs".into(), json!(self.settings.list_ttl.as_millis() as u64));
+                result.insert("cacheScope".into(), Value::from("public"));
+            }
+        }
+        Reply { body: Some(encode_result(id, &result)), error: None, created_session: None }
+    }
+
+    fn notification(&self, req: &ParsedRequest, env: &RequestEnv) {
+        match req.method.as_str() {
+            methods::INITIALIZED => {
+                if let Some(s) = &env.session {
+                    s.mark_initialized();
+                }
+            }
+            methods::CANCELLED => {
+                let Some(target) = req.params.get("requestId") else { return };
+                let Ok(target) = serde_json::from_value::<RequestId>(target.clone()) else { return };
+                let key = (session_key(env.session.as_ref()), target);
+                if let Some((_, token)) = self.in_flight.remove(&key) {
+                    token.cancel();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Tracks a cancellable request; the guard forgets it when the request ends.
+    pub(crate) fn track(&self, session: Option<&Arc<Session>>, id: &RequestId, token: &CancellationToken) -> InFlight<'_> {
+        let key = (session_key(session), id.clone());
+        self.in_flight.insert(key.clone(), token.clone());
+        InFlight { map: &self.in_flight, key: Some(key) }
+    }
+
+    /// Delivers a client's response to a server-to-client request; false if none was waiting.
+    pub fn client_response(&self, session: &Session, id: &RequestId, result: Result<Value, RpcError>) -> bool {
+        session.complete_client_request(id, result)
+    }
+
+    pub(crate) fn log_level(req: &ParsedRequest, env: &RequestEnv) -> Option<LogLevel> {
+        match env.version.era() {
+            Era::Modern => req
+                .meta()
+                .and_then(|m| m.get(meta::LOG_LEVEL))
+                .and_then(Value::as_str)
+                .and_then(LogLevel::parse),
+            Era::Legacy => env.session.as_ref().and_then(|s| s.log_level()),
+        }
+    }
+
+    pub(crate) fn client_caps(req: &ParsedRequest, env: &RequestEnv) -> ClientCaps {
+        match env.version.era() {
+            Era::Modern => ClientCaps::from_json(req.meta().and_then(|m| m.get(meta::CLIENT_CAPABILITIES))),
+            Era::Legacy => env.session.as_ref().map(|s| s.caps()).unwrap_or_default(),
+        }
+    }
+}
+
+/// Removes a request from the in-flight map when dropped.
+pub(crate) struct InFlight<'a> {
+    map: &'a DashMap<(u128, RequestId), CancellationToken>,
+    key: Option<(u128, RequestId)>,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Some(k) = self.key.take() {
+            self.map.remove(&k);
+        }
+    }
+}
+
+fn session_key(session: Option<&Arc<Session>>) -> u128 {
+    session.map_or(0, |s| s.id().0)
+}
+
+fn is_cacheable(method: &str) -> bool {
+    matches!(
+        method,
+        methods::TOOLS_LIST
+            | methods::RESOURCES_LIST
+            | methods::RESOURCES_TEMPLATES_LIST
+            | methods::RESOURCES_READ
+            | methods::PROMPTS_LIST
+            | methods::DISCOVER
+    )
+}
+
+/// Modern requests must carry client capabilities in `_meta`.
+fn check_modern_meta(req: &ParsedRequest) -> Result<(), RpcError> {
+    let m = req.meta().ok_or_else(|| RpcError::invalid_params("missing _meta"))?;
+    match m.get(meta::CLIENT_CAPABILITIES) {
+        Some(Value::Object(_)) => Ok(()),
+        Some(_) => Err(RpcError::invalid_params(format!("_meta.{} must be an object", meta::CLIENT_CAPABILITIES))),
+        None => Err(RpcError::invalid_params(format!("missing _meta.{}", meta::CLIENT_CAPABILITIES))),
+    }
+}

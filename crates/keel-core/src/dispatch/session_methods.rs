@@ -1,0 +1,100 @@
+//! Lifecycle methods: legacy `initialize` / `logging/setLevel`, modern `server/discover` and
+//! `subscriptions/listen`.
+
+use std::sync::Arc;
+
+use keel_protocol::{
+    ProtocolVersion, RequestId, RpcError, SUPPORTED_VERSIONS, encode_notification, encode_result,
+    meta, methods, negotiate_legacy,
+};
+use serde_json::{Map, Value, json};
+
+use super::{Dispatcher, ParsedRequest, Reply, RequestEnv};
+use crate::{ClientCaps, LogLevel, Outbound};
+
+impl Dispatcher {
+    fn capabilities(&self, version: ProtocolVersion) -> Value {
+        let mut caps = json!({
+            "tools": { "listChanged": true },
+            "resources": { "subscribe": true, "listChanged": true },
+            "prompts": { "listChanged": true },
+            "completions": {},
+            "logging": {},
+        });
+        if version == ProtocolVersion::V2026_07_28 {
+            caps["resources"] = json!({ "listChanged": true });
+            if self.registry.has_task_tools() {
+                caps["extensions"] = json!({ meta::TASKS_EXTENSION: {} });
+            }
+        }
+        caps
+    }
+
+    pub(super) async fn initialize(&self, id: &RequestId, req: &ParsedRequest, env: &RequestEnv) -> Reply {
+        let requested = match req.required_str("protocolVersion") {
+            Ok(v) => v,
+            Err(e) => return Reply::error(Some(id), &e),
+        };
+        let version = negotiate_legacy(requested);
+        let caps = ClientCaps::from_json(req.params.get("capabilities"));
+        let mut result = json!({
+            "protocolVersion": version.as_str(),
+            "capabilities": self.capabilities(version),
+            "serverInfo": { "name": self.info.name, "version": self.info.version },
+        });
+        if let Some(i) = &self.info.instructions {
+            result["instructions"] = json!(i);
+        }
+        let created = if env.sessions_enabled {
+            let session = self.new_session(version, caps);
+            self.sessions.insert(Arc::clone(&session)).await;
+            Some(session)
+        } else {
+            None
+        };
+        Reply { body: Some(encode_result(id, &result)), error: None, created_session: created }
+    }
+
+    pub(super) fn set_level(&self, req: &ParsedRequest, env: &RequestEnv) -> Result<Map<String, Value>, RpcError> {
+        let level = req.required_str("level")?;
+        let level = LogLevel::parse(level).ok_or_else(|| RpcError::invalid_params(format!("unknown log level {level}")))?;
+        if let Some(s) = &env.session {
+            s.set_log_level(level);
+        }
+        Ok(Map::new())
+    }
+
+    pub(super) fn discover(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("supportedVersions".into(), json!(SUPPORTED_VERSIONS));
+        m.insert("capabilities".into(), self.capabilities(ProtocolVersion::V2026_07_28));
+        if let Some(i) = &self.info.instructions {
+            m.insert("instructions".into(), json!(i));
+        }
+        m
+    }
+
+    /// Acknowledges the filter, then holds the stream open until the client goes away.
+    /// The registry is immutable, so no list ever changes while a listener waits.
+    pub(super) async fn listen(&self, req: &ParsedRequest, env: &RequestEnv) -> Result<Map<String, Value>, RpcError> {
+        let filter = match req.params.get("notifications") {
+            Some(Value::Object(f)) => f.clone(),
+            Some(_) => return Err(RpcError::invalid_params("notifications must be an object")),
+            None => return Err(RpcError::invalid_params("missing notifications")),
+        };
+        let Some(tx) = &env.outbound else {
+            return Err(RpcError::internal("this transport cannot hold a subscription stream"));
+        };
+        let subscription = req.id.as_ref().map(|i| json!(i)).unwrap_or(Value::Null);
+        let params = json!({
+            "notifications": filter,
+            "_meta": { meta::SUBSCRIPTION_ID: subscription },
+        });
+        let ack = encode_notification(methods::SUBSCRIPTIONS_ACKNOWLEDGED, Some(&params));
+        if tx.send(Outbound::Notification(ack)).is_err() {
+            return Err(RpcError::internal("subscription stream closed"));
+        }
+        env.cancel.cancelled().await;
+        Ok(Map::new())
+    }
+}

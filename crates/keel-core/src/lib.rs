@@ -1,0 +1,36 @@
+//! Keel's core: the API tools, resources and prompts are written with, the immutable
+//! [`Registry`] they are built into, legacy sessions, and the [`Dispatcher`] that serves both
+//! MCP eras from one path.
+//!
+//! It knows JSON-RPC messages and MCP semantics, never bytes on a socket or HTTP: transports
+//! decode a message, hand it to the dispatcher with a [`RequestEnv`], and write what comes back.
+#![forbid(unsafe_code)]
+
+mod content;
+mod context;
+mod dispatch;
+mod error;
+mod prompt;
+mod registry;
+mod request_state;
+mod resource;
+mod schema;
+mod session;
+mod tool;
+
+pub use content::{CallToolResult, Content};
+pub use context::{ClientCaps, Context, LogLevel, Outbound};
+pub use dispatch::{DispatchSettings, Dispatcher, Opening, ParsedRequest, Reply, RequestEnv, ServerInfo};
+pub use error::{Rejection, ToolError};
+pub use prompt::{Prompt, PromptArgument, PromptBuilder, PromptHandler};
+pub use registry::{Registry, RegistryBuilder, RegistryError, ToolEntry};
+pub use schema::SchemaError;
+pub use request_state::{RequestStateCodec, StateError, StateKey};
+pub use resource::{
+    CompleteHandler, ReadHandler, Resource, ResourceBuilder, ResourceContents, ResourceTemplate,
+};
+pub use session::{MemorySessionStore, Session, SessionId, SessionStore, StoreFuture};
+pub use tool::{
+    Annotations, BoxFuture, TaskSupport, Tool, ToolBuilder, ToolCall, ToolDefinition, ToolHandler,
+    ToolService, Workload,
+};

@@ -1,0 +1,320 @@
+//! The tool API: definitions, typed builders and the service every call goes through.
+
+use std::{future::Future, pin::Pin, sync::Arc};
+
+use schemars::JsonSchema;
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::{Map, Value, json};
+use tower::util::BoxCloneSyncService;
+
+use crate::{CallToolResult, Context, ToolError};
+
+/// A boxed future returned by tool handlers.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// The class of work a tool does, so admission and bulkheads can keep classes apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Workload {
+    /// Cheap work that finishes in microseconds (echo, lookups).
+    #[default]
+    Light,
+    /// CPU-bound work on a worker pool.
+    Cpu,
+    /// Waiting on a database or another service.
+    Io,
+    /// Model inference.
+    Ml,
+}
+
+impl Workload {
+    /// The label used in metrics and configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Light => "light",
+            Self::Cpu => "cpu",
+            Self::Io => "io",
+            Self::Ml => "ml",
+        }
+    }
+}
+
+/// Whether a tool may run as a task (tasks extension).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TaskSupport {
+    /// Always answered inline.
+    #[default]
+    Forbidden,
+    /// May run as a task when the client supports tasks.
+    Optional,
+    /// Must run as a task.
+    Required,
+}
+
+/// Behaviour hints for clients (`ToolAnnotations`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Annotations {
+    /// A display title.
+    pub title: Option<String>,
+    /// The tool does not modify its environment.
+    pub read_only: Option<bool>,
+    /// The tool may perform destructive updates.
+    pub destructive: Option<bool>,
+    /// Repeating a call with the same arguments has no additional effect.
+    pub idempotent: Option<bool>,
+    /// The tool interacts with an open world of external entities.
+    pub open_world: Option<bool>,
+}
+
+impl Annotations {
+    /// Read-only and idempotent: safe to cache and retry.
+    pub fn read_only() -> Self {
+        Self {
+            read_only: Some(true),
+            destructive: Some(false),
+            idempotent: Some(true),
+            ..Self::default()
+        }
+    }
+
+    fn to_json(&self) -> Option<Value> {
+        let mut m = Map::new();
+        let mut put = |k: &str, v: Option<bool>| {
+            if let Some(v) = v {
+                m.insert(k.into(), Value::Bool(v));
+            }
+        };
+        put("readOnlyHint", self.read_only);
+        put("destructiveHint", self.destructive);
+        put("idempotentHint", self.idempotent);
+        put("openWorldHint", self.open_world);
+        if let Some(t) = &self.title {
+            m.insert("title".into(), Value::from(t.as_str()));
+        }
+        (!m.is_empty()).then_some(Value::Object(m))
+    }
+}
+
+/// Everything a client learns about a tool from `tools/list`, plus what Keel's layers need.
+#[derive(Debug, Clone)]
+pub struct ToolDefinition {
+    /// Unique name.
+    pub name: String,
+    /// Display title.
+    pub title: Option<String>,
+    /// What the tool does, for the model.
+    pub description: Option<String>,
+    /// JSON Schema (2020-12) of the arguments; its root is an object.
+    pub input_schema: Value,
+    /// JSON Schema of `structuredContent`, if the tool returns structured output.
+    pub output_schema: Option<Value>,
+    /// Behaviour hints.
+    pub annotations: Annotations,
+    /// Workload class for admission and bulkheads.
+    pub workload: Workload,
+    /// Task support (tasks extension).
+    pub task_support: TaskSupport,
+    /// Extra `_meta` on the definition.
+    pub meta: Option<Value>,
+}
+
+impl ToolDefinition {
+    /// The wire form for a given revision (`outputSchema` exists from 2025-06-18 on).
+    pub fn to_wire(&self, structured_output: bool, tasks: bool) -> Value {
+        let mut m = Map::new();
+        m.insert("name".into(), Value::from(self.name.as_str()));
+        if let Some(t) = &self.title {
+            m.insert("title".into(), Value::from(t.as_str()));
+        }
+        if let Some(d) = &self.description {
+            m.insert("description".into(), Value::from(d.as_str()));
+        }
+        m.insert("inputSchema".into(), self.input_schema.clone());
+        if structured_output && let Some(o) = &self.output_schema {
+            m.insert("outputSchema".into(), o.clone());
+        }
+        if let Some(a) = self.annotations.to_json() {
+            m.insert("annotations".into(), a);
+        }
+        if tasks && self.task_support != TaskSupport::Forbidden {
+            let s = if self.task_support == TaskSupport::Required { "required" } else { "optional" };
+            m.insert("execution".into(), json!({ "taskSupport": s }));
+        }
+        if let Some(meta) = &self.meta {
+            m.insert("_meta".into(), meta.clone());
+        }
+        Value::Object(m)
+    }
+}
+
+/// The code behind a tool: receives validated arguments and a [`Context`].
+pub trait ToolHandler: Send + Sync + 'static {
+    /// Runs one call.
+    fn call(&self, arguments: Value, context: Context) -> BoxFuture<Result<CallToolResult, ToolError>>;
+}
+
+impl<F, Fut> ToolHandler for F
+where
+    F: Fn(Value, Context) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<CallToolResult, ToolError>> + Send + 'static,
+{
+    fn call(&self, arguments: Value, context: Context) -> BoxFuture<Result<CallToolResult, ToolError>> {
+        Box::pin(self(arguments, context))
+    }
+}
+
+/// A tool ready to register: its definition and its handler.
+#[derive(Clone)]
+pub struct Tool {
+    /// The definition.
+    pub definition: ToolDefinition,
+    /// The handler.
+    pub handler: Arc<dyn ToolHandler>,
+}
+
+/// One tool call as it travels through the layers around tools.
+pub struct ToolCall {
+    /// The tool's registry entry.
+    pub tool: Arc<crate::ToolEntry>,
+    /// The arguments (an object).
+    pub arguments: Value,
+    /// The call's context.
+    pub context: Context,
+}
+
+/// The service stack every tool call goes through: layers wrap the innermost service that
+/// validates arguments and runs the handler.
+pub type ToolService = BoxCloneSyncService<ToolCall, CallToolResult, ToolError>;
+
+/// Builds a [`Tool`].
+pub struct ToolBuilder {
+    definition: ToolDefinition,
+}
+
+fn schema_of<T: JsonSchema>() -> Value {
+    let mut v = serde_json::to_value(schemars::schema_for!(T)).unwrap_or_else(|_| json!({}));
+    if let Some(m) = v.as_object_mut() {
+        // Titles are Rust type names; clients show the tool's own title instead.
+        m.remove("title");
+        m.entry("type").or_insert_with(|| Value::from("object"));
+    }
+    v
+}
+
+impl ToolBuilder {
+    /// A tool whose arguments are described by a raw JSON Schema.
+    pub fn new(name: impl Into<String>, input_schema: Value) -> Self {
+        Self {
+            definition: ToolDefinition {
+                name: name.into(),
+                title: None,
+                description: None,
+                input_schema,
+                output_schema: None,
+                annotations: Annotations::default(),
+                workload: Workload::Light,
+                task_support: TaskSupport::Forbidden,
+                meta: None,
+            },
+        }
+    }
+
+    /// A tool whose arguments are the type `A`; its schema comes from `schemars`.
+    pub fn typed<A: JsonSchema>(name: impl Into<String>) -> Self {
+        Self::new(name, schema_of::<A>())
+    }
+
+    /// Sets the description.
+    pub fn description(mut self, d: impl Into<String>) -> Self {
+        self.definition.description = Some(d.into());
+        self
+    }
+
+    /// Sets the display title.
+    pub fn title(mut self, t: impl Into<String>) -> Self {
+        self.definition.title = Some(t.into());
+        self
+    }
+
+    /// Sets behaviour hints.
+    pub fn annotations(mut self, a: Annotations) -> Self {
+        self.definition.annotations = a;
+        self
+    }
+
+    /// Sets the workload class.
+    pub fn workload(mut self, w: Workload) -> Self {
+        self.definition.workload = w;
+        self
+    }
+
+    /// Sets task support.
+    pub fn task_support(mut self, t: TaskSupport) -> Self {
+        self.definition.task_support = t;
+        self
+    }
+
+    /// Declares structured output of type `O`.
+    pub fn output<O: JsonSchema>(mut self) -> Self {
+        self.definition.output_schema = Some(schema_of::<O>());
+        self
+    }
+
+    /// Declares structured output with a raw schema.
+    pub fn output_schema(mut self, schema: Value) -> Self {
+        self.definition.output_schema = Some(schema);
+        self
+    }
+
+    /// Sets `_meta` on the definition.
+    pub fn meta(mut self, meta: Value) -> Self {
+        self.definition.meta = Some(meta);
+        self
+    }
+
+    /// Finishes with a handler taking raw JSON arguments.
+    pub fn handler(self, handler: impl ToolHandler) -> Tool {
+        Tool { definition: self.definition, handler: Arc::new(handler) }
+    }
+
+    /// Finishes with a handler taking typed arguments `A`.
+    pub fn typed_handler<A, F, Fut>(self, f: F) -> Tool
+    where
+        A: DeserializeOwned + Send + 'static,
+        F: Fn(A, Context) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<CallToolResult, ToolError>> + Send + 'static,
+    {
+        let f = Arc::new(f);
+        self.handler(move |args: Value, cx: Context| {
+            let f = Arc::clone(&f);
+            async move {
+                let args: A = serde_json::from_value(args)
+                    .map_err(|e| ToolError::InvalidArguments(e.to_string()))?;
+                f(args, cx).await
+            }
+        })
+    }
+
+    /// Finishes with a typed handler returning structured output `O`, rendered as text by
+    /// `render`; the output schema is derived from `O`.
+    pub fn structured_handler<A, O, F, Fut>(mut self, render: fn(&O) -> String, f: F) -> Tool
+    where
+        A: DeserializeOwned + Send + 'static,
+        O: Serialize + JsonSchema + Send + 'static,
+        F: Fn(A, Context) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O, ToolError>> + Send + 'static,
+    {
+        if self.definition.output_schema.is_none() {
+            self.definition.output_schema = Some(schema_of::<O>());
+        }
+        let f = Arc::new(f);
+        self.typed_handler(move |args: A, cx: Context| {
+            let f = Arc::clone(&f);
+            async move {
+                let out = f(args, cx).await?;
+                let text = render(&out);
+                let value = serde_json::to_value(&out).map_err(ToolError::failed)?;
+                Ok(CallToolResult::structured(value, text))
+            }
+        })
+    }
+}
