@@ -86,7 +86,9 @@ pub struct ClientCaps {
 impl ClientCaps {
     /// Reads the flags out of a `ClientCapabilities` object.
     pub fn from_json(caps: Option<&Value>) -> Self {
-        let Some(c) = caps.and_then(Value::as_object) else { return Self::default() };
+        let Some(c) = caps.and_then(Value::as_object) else {
+            return Self::default();
+        };
         Self {
             elicitation: c.contains_key("elicitation"),
             sampling: c.contains_key("sampling"),
@@ -209,7 +211,9 @@ impl Context {
 
     /// Sends `notifications/message` if the client asked for this level or lower.
     pub fn log(&self, level: LogLevel, logger: Option<&str>, data: Value) {
-        let (Some(min), Some(tx)) = (self.inner.log_level, &self.inner.outbound) else { return };
+        let (Some(min), Some(tx)) = (self.inner.log_level, &self.inner.outbound) else {
+            return;
+        };
         if level < min {
             return;
         }
@@ -236,9 +240,9 @@ impl Context {
     /// the client's result object, or an error it propagates with `?`.
     pub async fn ask(&self, key: &str, method: &str, params: Value) -> Result<Value, ToolError> {
         if !self.inner.caps.allows(method) {
-            return Err(ToolError::Protocol(keel_protocol::RpcError::missing_capability(
-                json!({ capability_name(method): {} }),
-            )));
+            return Err(ToolError::Protocol(
+                keel_protocol::RpcError::missing_capability(json!({ capability_name(method): {} })),
+            ));
         }
         match &self.inner.input {
             InputSource::Retry(answers) => match answers.get(key) {
@@ -251,7 +255,9 @@ impl Context {
             },
             InputSource::Session(session) => {
                 let Some(tx) = &self.inner.outbound else {
-                    return Err(ToolError::failed("this transport cannot carry requests to the client"));
+                    return Err(ToolError::failed(
+                        "this transport cannot carry requests to the client",
+                    ));
                 };
                 let (id, rx) = session.register_client_request();
                 let bytes = keel_protocol::encode_request(&id, method, &params);
@@ -278,14 +284,20 @@ impl Context {
     }
 
     /// Form-mode elicitation: returns the client's `ElicitResult`.
-    pub async fn elicit(&self, key: &str, message: &str, schema: Value) -> Result<Value, ToolError> {
+    pub async fn elicit(
+        &self,
+        key: &str,
+        message: &str,
+        schema: Value,
+    ) -> Result<Value, ToolError> {
         let params = json!({ "mode": "form", "message": message, "requestedSchema": schema });
         self.ask(key, methods::ELICITATION_CREATE, params).await
     }
 
     /// Sampling: returns the client's `CreateMessageResult`.
     pub async fn sample(&self, key: &str, params: Value) -> Result<Value, ToolError> {
-        self.ask(key, methods::SAMPLING_CREATE_MESSAGE, params).await
+        self.ask(key, methods::SAMPLING_CREATE_MESSAGE, params)
+            .await
     }
 
     /// Roots: returns the client's `ListRootsResult`.

@@ -20,15 +20,18 @@ mod tool;
 
 pub use content::{CallToolResult, Content};
 pub use context::{ClientCaps, Context, LogLevel, Outbound};
-pub use dispatch::{DispatchSettings, Dispatcher, Opening, ParsedRequest, Reply, RequestEnv, ServerInfo};
+pub use dispatch::{
+    DispatchSettings, Dispatcher, Opening, ParsedRequest, Reply, RequestEnv, ServerInfo,
+    check_modern_meta,
+};
 pub use error::{Rejection, ToolError};
 pub use prompt::{Prompt, PromptArgument, PromptBuilder, PromptHandler};
 pub use registry::{Registry, RegistryBuilder, RegistryError, ToolEntry};
-pub use schema::SchemaError;
 pub use request_state::{RequestStateCodec, StateError, StateKey};
 pub use resource::{
     CompleteHandler, ReadHandler, Resource, ResourceBuilder, ResourceContents, ResourceTemplate,
 };
+pub use schema::SchemaError;
 pub use session::{MemorySessionStore, Session, SessionId, SessionStore, StoreFuture};
 pub use tool::{
     Annotations, BoxFuture, TaskSupport, Tool, ToolBuilder, ToolCall, ToolDefinition, ToolHandler,

@@ -45,7 +45,13 @@ pub struct PromptBuilder {
 impl PromptBuilder {
     /// A prompt named `name`.
     pub fn new(name: impl Into<String>) -> Self {
-        Self { name: name.into(), title: None, description: None, arguments: Vec::new(), complete: None }
+        Self {
+            name: name.into(),
+            title: None,
+            description: None,
+            arguments: Vec::new(),
+            complete: None,
+        }
     }
 
     /// Sets the title.
@@ -71,7 +77,10 @@ impl PromptBuilder {
     }
 
     /// Sets completion of argument values.
-    pub fn complete(mut self, f: impl Fn(&str, &str) -> Vec<String> + Send + Sync + 'static) -> Self {
+    pub fn complete(
+        mut self,
+        f: impl Fn(&str, &str) -> Vec<String> + Send + Sync + 'static,
+    ) -> Self {
         self.complete = Some(Arc::new(f));
         self
     }

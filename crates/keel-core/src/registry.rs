@@ -74,7 +74,9 @@ impl Registry {
 
     /// Whether any tool may run as a task.
     pub fn has_task_tools(&self) -> bool {
-        self.tools.iter().any(|t| t.definition.task_support != crate::TaskSupport::Forbidden)
+        self.tools
+            .iter()
+            .any(|t| t.definition.task_support != crate::TaskSupport::Forbidden)
     }
 }
 
@@ -130,7 +132,8 @@ impl RegistryBuilder {
 
     /// Compiles schemas, checks names and freezes the registry.
     pub fn build(mut self) -> Result<Registry, RegistryError> {
-        self.tools.sort_by(|a, b| a.definition.name.cmp(&b.definition.name));
+        self.tools
+            .sort_by(|a, b| a.definition.name.cmp(&b.definition.name));
         let mut tools = Vec::with_capacity(self.tools.len());
         let mut tool_index = HashMap::new();
         for (i, t) in self.tools.into_iter().enumerate() {
@@ -156,13 +159,19 @@ impl RegistryBuilder {
         let mut resource_index = HashMap::new();
         for (i, r) in self.resources.iter().enumerate() {
             if resource_index.insert(r.uri.clone(), i).is_some() {
-                return Err(RegistryError::Duplicate { kind: "resource", name: r.uri.clone() });
+                return Err(RegistryError::Duplicate {
+                    kind: "resource",
+                    name: r.uri.clone(),
+                });
             }
         }
         let mut prompt_index = HashMap::new();
         for (i, p) in self.prompts.iter().enumerate() {
             if prompt_index.insert(p.name.clone(), i).is_some() {
-                return Err(RegistryError::Duplicate { kind: "prompt", name: p.name.clone() });
+                return Err(RegistryError::Duplicate {
+                    kind: "prompt",
+                    name: p.name.clone(),
+                });
             }
         }
         Ok(Registry {

@@ -69,7 +69,9 @@ pub struct RequestStateCodec {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Binds state to one request: its method, target name and arguments.
@@ -101,7 +103,11 @@ impl RequestStateCodec {
     }
 
     pub(crate) fn seal(&self, digest: String, answers: Map<String, Value>) -> String {
-        let payload = Payload { d: digest, e: now() + self.ttl.as_secs(), r: answers };
+        let payload = Payload {
+            d: digest,
+            e: now() + self.ttl.as_secs(),
+            r: answers,
+        };
         let body = B64.encode(serde_json::to_vec(&payload).unwrap_or_default());
         let tag = B64.encode(self.mac(body.as_bytes()));
         format!("{body}.{tag}")
@@ -154,9 +160,16 @@ mod tests {
         let other = request_digest("tools/call", "u", None);
         assert_eq!(c.open(&s, &other), Err(StateError::Mismatch));
         let expired = RequestStateCodec::new(StateKey::new(b"k".to_vec()), Duration::ZERO);
-        let old = Payload { d: d.clone(), e: 1, r: Map::new() };
+        let old = Payload {
+            d: d.clone(),
+            e: 1,
+            r: Map::new(),
+        };
         let body = B64.encode(serde_json::to_vec(&old).unwrap());
         let tag = B64.encode(expired.mac(body.as_bytes()));
-        assert_eq!(expired.open(&format!("{body}.{tag}"), &d), Err(StateError::Expired));
+        assert_eq!(
+            expired.open(&format!("{body}.{tag}"), &d),
+            Err(StateError::Expired)
+        );
     }
 }

@@ -32,13 +32,25 @@ pub enum ResourceContents {
 impl ResourceContents {
     /// Text contents.
     pub fn text(uri: impl Into<String>, mime_type: &str, text: impl Into<String>) -> Self {
-        Self::Text { uri: uri.into(), mime_type: Some(mime_type.into()), text: text.into() }
+        Self::Text {
+            uri: uri.into(),
+            mime_type: Some(mime_type.into()),
+            text: text.into(),
+        }
     }
 
     pub(crate) fn to_json(&self) -> Value {
         let (uri, mime, key, body) = match self {
-            Self::Text { uri, mime_type, text } => (uri, mime_type, "text", text),
-            Self::Blob { uri, mime_type, blob } => (uri, mime_type, "blob", blob),
+            Self::Text {
+                uri,
+                mime_type,
+                text,
+            } => (uri, mime_type, "text", text),
+            Self::Blob {
+                uri,
+                mime_type,
+                blob,
+            } => (uri, mime_type, "blob", blob),
         };
         let mut m = Map::new();
         m.insert("uri".into(), json!(uri));
@@ -53,7 +65,11 @@ impl ResourceContents {
 /// Reads a resource: given the requested URI and the template variables (empty for a fixed
 /// resource), returns its contents.
 pub type ReadHandler = Arc<
-    dyn Fn(String, Map<String, Value>, Context) -> BoxFuture<Result<Vec<ResourceContents>, ToolError>>
+    dyn Fn(
+            String,
+            Map<String, Value>,
+            Context,
+        ) -> BoxFuture<Result<Vec<ResourceContents>, ToolError>>
         + Send
         + Sync,
 >;
@@ -134,7 +150,11 @@ impl ResourceBuilder {
         let mut listing = Map::new();
         listing.insert("uri".into(), json!(uri));
         listing.insert("name".into(), json!(name.into()));
-        Self { uri, listing, complete: None }
+        Self {
+            uri,
+            listing,
+            complete: None,
+        }
     }
 
     /// Sets the title.
@@ -156,7 +176,10 @@ impl ResourceBuilder {
     }
 
     /// Sets completion of template variables.
-    pub fn complete(mut self, f: impl Fn(&str, &str) -> Vec<String> + Send + Sync + 'static) -> Self {
+    pub fn complete(
+        mut self,
+        f: impl Fn(&str, &str) -> Vec<String> + Send + Sync + 'static,
+    ) -> Self {
         self.complete = Some(Arc::new(f));
         self
     }

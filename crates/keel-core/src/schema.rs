@@ -20,12 +20,18 @@ pub struct SchemaError {
 impl CompiledSchema {
     pub(crate) fn compile(tool: &str, schema: &Value) -> Result<Self, SchemaError> {
         if schema.get("type").and_then(Value::as_str) != Some("object") {
-            return Err(SchemaError { tool: tool.into(), reason: "inputSchema must have type \"object\"".into() });
+            return Err(SchemaError {
+                tool: tool.into(),
+                reason: "inputSchema must have type \"object\"".into(),
+            });
         }
         let validator = jsonschema::options()
             .with_draft(jsonschema::Draft::Draft202012)
             .build(schema)
-            .map_err(|e| SchemaError { tool: tool.into(), reason: e.to_string() })?;
+            .map_err(|e| SchemaError {
+                tool: tool.into(),
+                reason: e.to_string(),
+            })?;
         Ok(Self { validator })
     }
 
@@ -40,7 +46,11 @@ impl CompiledSchema {
             .take(5)
             .map(|e| {
                 let at = e.instance_path().to_string();
-                if at.is_empty() { e.to_string() } else { format!("{at}: {e}") }
+                if at.is_empty() {
+                    e.to_string()
+                } else {
+                    format!("{at}: {e}")
+                }
             })
             .collect();
         Err(problems.join("; "))
@@ -48,13 +58,19 @@ impl CompiledSchema {
 }
 
 /// The `x-mcp-header` annotations of a schema: (header name, property path).
-pub(crate) fn header_params(tool: &str, schema: &Value) -> Result<Vec<(String, Vec<String>)>, SchemaError> {
+pub(crate) fn header_params(
+    tool: &str,
+    schema: &Value,
+) -> Result<Vec<(String, Vec<String>)>, SchemaError> {
     let mut out = Vec::new();
     walk(tool, schema, &mut Vec::new(), &mut out)?;
     let mut seen = std::collections::HashSet::new();
     for (name, _) in &out {
         if !seen.insert(name.to_ascii_lowercase()) {
-            return Err(SchemaError { tool: tool.into(), reason: format!("x-mcp-header {name} is not unique") });
+            return Err(SchemaError {
+                tool: tool.into(),
+                reason: format!("x-mcp-header {name} is not unique"),
+            });
         }
     }
     Ok(out)
@@ -62,7 +78,8 @@ pub(crate) fn header_params(tool: &str, schema: &Value) -> Result<Vec<(String, V
 
 fn is_token(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 fn walk(
@@ -71,14 +88,19 @@ fn walk(
     path: &mut Vec<String>,
     out: &mut Vec<(String, Vec<String>)>,
 ) -> Result<(), SchemaError> {
-    let Some(props) = schema.get("properties").and_then(Value::as_object) else { return Ok(()) };
+    let Some(props) = schema.get("properties").and_then(Value::as_object) else {
+        return Ok(());
+    };
     for (key, sub) in props {
         path.push(key.clone());
         if let Some(h) = sub.get("x-mcp-header") {
-            let name = h.as_str().filter(|s| is_token(s)).ok_or_else(|| SchemaError {
-                tool: tool.into(),
-                reason: format!("x-mcp-header on {key} must be a non-empty HTTP token"),
-            })?;
+            let name = h
+                .as_str()
+                .filter(|s| is_token(s))
+                .ok_or_else(|| SchemaError {
+                    tool: tool.into(),
+                    reason: format!("x-mcp-header on {key} must be a non-empty HTTP token"),
+                })?;
             let ty = sub.get("type").and_then(Value::as_str);
             if !matches!(ty, Some("string" | "integer" | "boolean")) {
                 return Err(SchemaError {

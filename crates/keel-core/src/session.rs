@@ -37,7 +37,10 @@ impl SessionId {
 
     /// Parses the header form; `None` for anything that is not 32 hex digits.
     pub fn parse(s: &str) -> Option<Self> {
-        (s.len() == 32).then(|| u128::from_str_radix(s, 16).ok()).flatten().map(Self)
+        (s.len() == 32)
+            .then(|| u128::from_str_radix(s, 16).ok())
+            .flatten()
+            .map(Self)
     }
 }
 
@@ -48,7 +51,9 @@ impl std::fmt::Display for SessionId {
 }
 
 fn now_nanos() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 fn now_secs() -> u64 {
@@ -81,7 +86,11 @@ pub struct Session {
 const NO_LEVEL: u8 = u8::MAX;
 
 impl Session {
-    pub(crate) fn new(version: ProtocolVersion, caps: ClientCaps, requests: Arc<ClientRequests>) -> Self {
+    pub(crate) fn new(
+        version: ProtocolVersion,
+        caps: ClientCaps,
+        requests: Arc<ClientRequests>,
+    ) -> Self {
         Self {
             id: SessionId::random(),
             version,
@@ -130,7 +139,9 @@ impl Session {
             LogLevel::Alert,
             LogLevel::Emergency,
         ];
-        LEVELS.get(self.log_level.load(Ordering::Relaxed) as usize).copied()
+        LEVELS
+            .get(self.log_level.load(Ordering::Relaxed) as usize)
+            .copied()
     }
 
     pub(crate) fn set_log_level(&self, level: LogLevel) {
@@ -162,7 +173,9 @@ impl Session {
         slot.as_ref().is_some_and(|s| s.send(message).is_ok())
     }
 
-    pub(crate) fn register_client_request(&self) -> (RequestId, oneshot::Receiver<Result<Value, RpcError>>) {
+    pub(crate) fn register_client_request(
+        &self,
+    ) -> (RequestId, oneshot::Receiver<Result<Value, RpcError>>) {
         let n = self.requests.next.fetch_add(1, Ordering::Relaxed);
         let id = RequestId::String(format!("keel-{n}"));
         let (tx, rx) = oneshot::channel();
@@ -213,7 +226,10 @@ pub struct MemorySessionStore {
 impl MemorySessionStore {
     /// A store that expires sessions idle for longer than `idle_timeout`.
     pub fn new(idle_timeout: Duration) -> Self {
-        Self { sessions: DashMap::new(), idle_timeout }
+        Self {
+            sessions: DashMap::new(),
+            idle_timeout,
+        }
     }
 }
 
@@ -238,7 +254,8 @@ impl SessionStore for MemorySessionStore {
     fn expire_idle(&self) -> usize {
         let now = now_secs();
         let before = self.sessions.len();
-        self.sessions.retain(|_, s| s.idle_for(now) <= self.idle_timeout);
+        self.sessions
+            .retain(|_, s| s.idle_for(now) <= self.idle_timeout);
         let gone = before.saturating_sub(self.sessions.len());
         if gone > 0 {
             self.sessions.shrink_to_fit();

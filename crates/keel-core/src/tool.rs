@@ -136,7 +136,11 @@ impl ToolDefinition {
             m.insert("annotations".into(), a);
         }
         if tasks && self.task_support != TaskSupport::Forbidden {
-            let s = if self.task_support == TaskSupport::Required { "required" } else { "optional" };
+            let s = if self.task_support == TaskSupport::Required {
+                "required"
+            } else {
+                "optional"
+            };
             m.insert("execution".into(), json!({ "taskSupport": s }));
         }
         if let Some(meta) = &self.meta {
@@ -149,7 +153,11 @@ impl ToolDefinition {
 /// The code behind a tool: receives validated arguments and a [`Context`].
 pub trait ToolHandler: Send + Sync + 'static {
     /// Runs one call.
-    fn call(&self, arguments: Value, context: Context) -> BoxFuture<Result<CallToolResult, ToolError>>;
+    fn call(
+        &self,
+        arguments: Value,
+        context: Context,
+    ) -> BoxFuture<Result<CallToolResult, ToolError>>;
 }
 
 impl<F, Fut> ToolHandler for F
@@ -157,7 +165,11 @@ where
     F: Fn(Value, Context) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<CallToolResult, ToolError>> + Send + 'static,
 {
-    fn call(&self, arguments: Value, context: Context) -> BoxFuture<Result<CallToolResult, ToolError>> {
+    fn call(
+        &self,
+        arguments: Value,
+        context: Context,
+    ) -> BoxFuture<Result<CallToolResult, ToolError>> {
         Box::pin(self(arguments, context))
     }
 }
@@ -273,7 +285,10 @@ impl ToolBuilder {
 
     /// Finishes with a handler taking raw JSON arguments.
     pub fn handler(self, handler: impl ToolHandler) -> Tool {
-        Tool { definition: self.definition, handler: Arc::new(handler) }
+        Tool {
+            definition: self.definition,
+            handler: Arc::new(handler),
+        }
     }
 
     /// Finishes with a handler taking typed arguments `A`.

@@ -9,8 +9,7 @@ use tower::{ServiceExt, service_fn, util::BoxCloneSyncService};
 
 use super::{Dispatcher, ParsedRequest, Reply, RequestEnv};
 use crate::{
-    CallToolResult, ToolCall, ToolError, ToolService,
-    context::InputSource,
+    CallToolResult, ToolCall, ToolError, ToolService, context::InputSource,
     request_state::request_digest,
 };
 
@@ -19,23 +18,38 @@ impl Dispatcher {
     /// Layers (admission, metrics, timeouts…) wrap this.
     pub fn base_tool_service() -> ToolService {
         BoxCloneSyncService::new(service_fn(|call: ToolCall| async move {
-            call.tool.check_arguments(&call.arguments).map_err(ToolError::InvalidArguments)?;
+            call.tool
+                .check_arguments(&call.arguments)
+                .map_err(ToolError::InvalidArguments)?;
             call.tool.handler().call(call.arguments, call.context).await
         }))
     }
 
-    pub(super) async fn call_tool(&self, id: &RequestId, req: ParsedRequest, env: RequestEnv) -> Reply {
+    pub(super) async fn call_tool(
+        &self,
+        id: &RequestId,
+        req: ParsedRequest,
+        env: RequestEnv,
+    ) -> Reply {
         let name = match req.required_str("name") {
             Ok(n) => n,
             Err(e) => return Reply::error(Some(id), &e),
         };
         let Some(tool) = self.registry.tool(name).cloned() else {
-            return Reply::error(Some(id), &RpcError::invalid_params(format!("Unknown tool: {name}")));
+            return Reply::error(
+                Some(id),
+                &RpcError::invalid_params(format!("Unknown tool: {name}")),
+            );
         };
         let arguments = match req.params.get("arguments") {
             None | Some(Value::Null) => Value::Object(Map::new()),
             Some(a @ Value::Object(_)) => a.clone(),
-            Some(_) => return Reply::error(Some(id), &RpcError::invalid_params("arguments must be an object")),
+            Some(_) => {
+                return Reply::error(
+                    Some(id),
+                    &RpcError::invalid_params("arguments must be an object"),
+                );
+            }
         };
         let modern = env.version.era() == Era::Modern;
         let digest = modern.then(|| request_digest(methods::TOOLS_CALL, name, Some(&arguments)));
@@ -52,16 +66,24 @@ impl Dispatcher {
             _ => Map::new(),
         };
         let cancel = env.cancel.clone();
-        let _tracked = (!modern).then(|| self.track(env.session.as_ref(), id, &cancel));
+        let _tracked = env
+            .cancellable_by_notification
+            .then(|| self.track(env.session.as_ref(), id, &cancel));
         let context = self.context(&req, &env, cancel.clone(), input);
-        let call = ToolCall { tool, arguments, context };
+        let call = ToolCall {
+            tool,
+            arguments,
+            context,
+        };
         let outcome = tokio::select! {
             r = self.tools.clone().oneshot(call) => r,
             () = cancel.cancelled() => Err(ToolError::Cancelled),
         };
         let result = match outcome {
             Ok(r) => r,
-            Err(ToolError::InvalidArguments(m)) => CallToolResult::error(format!("Invalid arguments: {m}")),
+            Err(ToolError::InvalidArguments(m)) => {
+                CallToolResult::error(format!("Invalid arguments: {m}"))
+            }
             Err(ToolError::Failed(m)) => CallToolResult::error(m),
             Err(ToolError::InputRequired(requests)) if modern => {
                 let state = self.state.seal(digest.unwrap_or_default(), answers_so_far);
@@ -71,9 +93,9 @@ impl Dispatcher {
                 m.insert("requestState".into(), json!(state));
                 return self.reply_ok(id, m, env.version, false);
             }
-            Err(ToolError::InputRequired(_)) => {
-                CallToolResult::error("this tool needs input from the client, which this request cannot carry")
-            }
+            Err(ToolError::InputRequired(_)) => CallToolResult::error(
+                "this tool needs input from the client, which this request cannot carry",
+            ),
             Err(ToolError::Cancelled) => return Reply::default(),
             Err(ToolError::Protocol(e)) => return Reply::error(Some(id), &e),
             Err(ToolError::Rejected(r)) => return Reply::error(Some(id), &r.to_rpc_error()),
@@ -87,7 +109,11 @@ impl Dispatcher {
 
     /// Answers from earlier rounds (in the verified `requestState`) plus this round's
     /// `inputResponses`.
-    fn gathered_answers(&self, req: &ParsedRequest, digest: &str) -> Result<Map<String, Value>, RpcError> {
+    fn gathered_answers(
+        &self,
+        req: &ParsedRequest,
+        digest: &str,
+    ) -> Result<Map<String, Value>, RpcError> {
         let mut answers = match req.params.get("requestState") {
             None | Some(Value::Null) => Map::new(),
             Some(Value::String(s)) => self

@@ -15,7 +15,11 @@ use crate::{
 
 impl Dispatcher {
     /// The page `[start, end)` a cursor selects, and the next cursor.
-    fn page(&self, req: &ParsedRequest, len: usize) -> Result<(usize, usize, Option<String>), RpcError> {
+    fn page(
+        &self,
+        req: &ParsedRequest,
+        len: usize,
+    ) -> Result<(usize, usize, Option<String>), RpcError> {
         let start = match req.params.get("cursor") {
             None | Some(Value::Null) => 0,
             Some(Value::String(c)) => B64
@@ -41,38 +45,72 @@ impl Dispatcher {
         m
     }
 
-    pub(super) fn list_tools(&self, req: &ParsedRequest, version: ProtocolVersion) -> Result<Map<String, Value>, RpcError> {
+    pub(super) fn list_tools(
+        &self,
+        req: &ParsedRequest,
+        version: ProtocolVersion,
+    ) -> Result<Map<String, Value>, RpcError> {
         let tools = self.registry.tools();
         let (start, end, next) = self.page(req, tools.len())?;
         let structured = version.has_structured_output();
         let tasks = version.era() == Era::Modern;
-        let items = tools[start..end].iter().map(|t| t.wire(structured, tasks).clone()).collect();
+        let items = tools[start..end]
+            .iter()
+            .map(|t| t.wire(structured, tasks).clone())
+            .collect();
         Ok(Self::listing("tools", items, next))
     }
 
-    pub(super) fn list_resources(&self, req: &ParsedRequest) -> Result<Map<String, Value>, RpcError> {
+    pub(super) fn list_resources(
+        &self,
+        req: &ParsedRequest,
+    ) -> Result<Map<String, Value>, RpcError> {
         let all = &self.registry.resources;
         let (start, end, next) = self.page(req, all.len())?;
-        Ok(Self::listing("resources", all[start..end].iter().map(|r| r.listing.clone()).collect(), next))
+        Ok(Self::listing(
+            "resources",
+            all[start..end].iter().map(|r| r.listing.clone()).collect(),
+            next,
+        ))
     }
 
-    pub(super) fn list_templates(&self, req: &ParsedRequest) -> Result<Map<String, Value>, RpcError> {
+    pub(super) fn list_templates(
+        &self,
+        req: &ParsedRequest,
+    ) -> Result<Map<String, Value>, RpcError> {
         let all = &self.registry.templates;
         let (start, end, next) = self.page(req, all.len())?;
-        Ok(Self::listing("resourceTemplates", all[start..end].iter().map(|t| t.listing.clone()).collect(), next))
+        Ok(Self::listing(
+            "resourceTemplates",
+            all[start..end].iter().map(|t| t.listing.clone()).collect(),
+            next,
+        ))
     }
 
     pub(super) fn list_prompts(&self, req: &ParsedRequest) -> Result<Map<String, Value>, RpcError> {
         let all = &self.registry.prompts;
         let (start, end, next) = self.page(req, all.len())?;
-        Ok(Self::listing("prompts", all[start..end].iter().map(|p| p.listing.clone()).collect(), next))
+        Ok(Self::listing(
+            "prompts",
+            all[start..end].iter().map(|p| p.listing.clone()).collect(),
+            next,
+        ))
     }
 
     /// A context for handlers other than tools (resources, prompts).
-    pub(crate) fn context(&self, req: &ParsedRequest, env: &RequestEnv, cancel: CancellationToken, input: InputSource) -> Context {
+    pub(crate) fn context(
+        &self,
+        req: &ParsedRequest,
+        env: &RequestEnv,
+        cancel: CancellationToken,
+        input: InputSource,
+    ) -> Context {
         Context {
             inner: Arc::new(ContextInner {
-                request_id: req.id.clone().unwrap_or(keel_protocol::RequestId::Number(0)),
+                request_id: req
+                    .id
+                    .clone()
+                    .unwrap_or(keel_protocol::RequestId::Number(0)),
                 version: env.version,
                 progress_token: req.progress_token(),
                 cancel,
@@ -85,12 +123,21 @@ impl Dispatcher {
         }
     }
 
-    pub(super) async fn read_resource(&self, req: &ParsedRequest, env: &RequestEnv) -> Result<Map<String, Value>, RpcError> {
+    pub(super) async fn read_resource(
+        &self,
+        req: &ParsedRequest,
+        env: &RequestEnv,
+    ) -> Result<Map<String, Value>, RpcError> {
         let uri = req.required_str("uri")?;
         let cx = self.context(req, env, env.cancel.clone(), InputSource::None);
         let contents = if let Some(r) = self.registry.resource(uri) {
             (r.read)(uri.to_owned(), Map::new(), cx).await
-        } else if let Some((t, vars)) = self.registry.templates.iter().find_map(|t| t.matches(uri).map(|v| (t, v))) {
+        } else if let Some((t, vars)) = self
+            .registry
+            .templates
+            .iter()
+            .find_map(|t| t.matches(uri).map(|v| (t, v)))
+        {
             (t.read)(uri.to_owned(), vars, cx).await
         } else {
             let code = if env.version.era() == Era::Modern {
@@ -98,15 +145,23 @@ impl Dispatcher {
             } else {
                 ErrorCode::RESOURCE_NOT_FOUND_LEGACY
             };
-            return Err(RpcError::new(code, format!("Resource not found: {uri}")).with_data(json!({ "uri": uri })));
+            return Err(RpcError::new(code, format!("Resource not found: {uri}"))
+                .with_data(json!({ "uri": uri })));
         };
         let contents = contents.map_err(|e| handler_error(e, "resource"))?;
         let mut m = Map::new();
-        m.insert("contents".into(), Value::Array(contents.iter().map(|c| c.to_json()).collect()));
+        m.insert(
+            "contents".into(),
+            Value::Array(contents.iter().map(|c| c.to_json()).collect()),
+        );
         Ok(m)
     }
 
-    pub(super) async fn get_prompt(&self, req: &ParsedRequest, env: &RequestEnv) -> Result<Map<String, Value>, RpcError> {
+    pub(super) async fn get_prompt(
+        &self,
+        req: &ParsedRequest,
+        env: &RequestEnv,
+    ) -> Result<Map<String, Value>, RpcError> {
         let name = req.required_str("name")?;
         let prompt = self
             .registry
@@ -119,11 +174,17 @@ impl Dispatcher {
         };
         for a in prompt.arguments.iter().filter(|a| a.required) {
             if !args.contains_key(&a.name) {
-                return Err(RpcError::invalid_params(format!("missing required argument {}", a.name)));
+                return Err(RpcError::invalid_params(format!(
+                    "missing required argument {}",
+                    a.name
+                )));
             }
         }
         let cx = self.context(req, env, env.cancel.clone(), InputSource::None);
-        match (prompt.get)(args, cx).await.map_err(|e| handler_error(e, "prompt"))? {
+        match (prompt.get)(args, cx)
+            .await
+            .map_err(|e| handler_error(e, "prompt"))?
+        {
             Value::Object(m) => Ok(m),
             _ => Err(RpcError::internal("prompt handler returned a non-object")),
         }
@@ -140,15 +201,20 @@ impl Dispatcher {
             .get("argument")
             .and_then(Value::as_object)
             .ok_or_else(|| RpcError::invalid_params("missing argument"))?;
-        let arg_name = argument.get("name").and_then(Value::as_str).unwrap_or_default();
-        let arg_value = argument.get("value").and_then(Value::as_str).unwrap_or_default();
+        let arg_name = argument
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let arg_value = argument
+            .get("value")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let str_of = |k: &str| reference.get(k).and_then(Value::as_str).unwrap_or_default();
         let completer = match str_of("type") {
             "ref/prompt" => {
-                let p = self
-                    .registry
-                    .prompt(str_of("name"))
-                    .ok_or_else(|| RpcError::invalid_params(format!("Unknown prompt: {}", str_of("name"))))?;
+                let p = self.registry.prompt(str_of("name")).ok_or_else(|| {
+                    RpcError::invalid_params(format!("Unknown prompt: {}", str_of("name")))
+                })?;
                 p.complete.clone()
             }
             "ref/resource" => {
@@ -158,12 +224,20 @@ impl Dispatcher {
                     .templates
                     .iter()
                     .find(|t| t.uri_template == uri)
-                    .ok_or_else(|| RpcError::invalid_params(format!("Unknown resource template: {uri}")))?;
+                    .ok_or_else(|| {
+                        RpcError::invalid_params(format!("Unknown resource template: {uri}"))
+                    })?;
                 t.complete.clone()
             }
-            other => return Err(RpcError::invalid_params(format!("unknown ref type {other}"))),
+            other => {
+                return Err(RpcError::invalid_params(format!(
+                    "unknown ref type {other}"
+                )));
+            }
         };
-        let mut values = completer.map(|c| c(arg_name, arg_value)).unwrap_or_default();
+        let mut values = completer
+            .map(|c| c(arg_name, arg_value))
+            .unwrap_or_default();
         let total = values.len();
         values.truncate(100);
         let mut m = Map::new();

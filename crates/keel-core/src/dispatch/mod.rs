@@ -10,7 +10,7 @@ use std::{sync::Arc, time::Duration};
 
 use dashmap::DashMap;
 use keel_protocol::{
-    ErrorCode, Era, ProtocolVersion, RequestId, RpcError, SUPPORTED_VERSIONS, encode_error,
+    Era, ErrorCode, ProtocolVersion, RequestId, RpcError, SUPPORTED_VERSIONS, encode_error,
     encode_result, meta, methods,
 };
 use serde_json::{Map, Value, json};
@@ -47,6 +47,8 @@ pub struct RequestEnv {
     pub cancel: CancellationToken,
     /// Whether `initialize` may create a session here.
     pub sessions_enabled: bool,
+    /// Whether `notifications/cancelled` can name this request (stdio, legacy sessions).
+    pub cancellable_by_notification: bool,
 }
 
 /// What the dispatcher answers.
@@ -67,7 +69,11 @@ impl Reply {
 
     /// An error reply.
     pub fn error(id: Option<&RequestId>, e: &RpcError) -> Self {
-        Self { body: Some(encode_error(id, e)), error: Some(e.code), created_session: None }
+        Self {
+            body: Some(encode_error(id, e)),
+            error: Some(e.code),
+            created_session: None,
+        }
     }
 }
 
@@ -82,7 +88,10 @@ pub struct DispatchSettings {
 
 impl Default for DispatchSettings {
     fn default() -> Self {
-        Self { page_size: 100, list_ttl: Duration::from_secs(60) }
+        Self {
+            page_size: 100,
+            list_ttl: Duration::from_secs(60),
+        }
     }
 }
 
@@ -135,7 +144,11 @@ impl Dispatcher {
 
     /// Creates a session outside `initialize` (stdio keeps one per process).
     pub fn new_session(&self, version: ProtocolVersion, caps: ClientCaps) -> Arc<Session> {
-        Arc::new(Session::new(version, caps, Arc::clone(&self.client_requests)))
+        Arc::new(Session::new(
+            version,
+            caps,
+            Arc::clone(&self.client_requests),
+        ))
     }
 
     /// Checks a modern request's declared version: `Ok` with the revision, or the
@@ -188,19 +201,36 @@ impl Dispatcher {
         }
     }
 
-    fn reply_ok(&self, id: &RequestId, mut result: Map<String, Value>, version: ProtocolVersion, cacheable: bool) -> Reply {
+    fn reply_ok(
+        &self,
+        id: &RequestId,
+        mut result: Map<String, Value>,
+        version: ProtocolVersion,
+        cacheable: bool,
+    ) -> Reply {
         if version.era() == Era::Modern {
-            result.entry("resultType").or_insert_with(|| Value::from("complete"));
-            let meta = result.entry("_meta").or_insert_with(|| Value::Object(Map::new()));
+            result
+                .entry("resultType")
+                .or_insert_with(|| Value::from("complete"));
+            let meta = result
+                .entry("_meta")
+                .or_insert_with(|| Value::Object(Map::new()));
             if let Some(m) = meta.as_object_mut() {
                 m.insert(meta::SERVER_INFO.into(), self.server_meta.clone());
             }
             if cacheable {
-                result.insert("ttlMs".into(), json!(self.settings.list_ttl.as_millis() as u64));
+                result.insert(
+                    "ttlMs".into(),
+                    json!(self.settings.list_ttl.as_millis() as u64),
+                );
                 result.insert("cacheScope".into(), Value::from("public"));
             }
         }
-        Reply { body: Some(encode_result(id, &result)), error: None, created_session: None }
+        Reply {
+            body: Some(encode_result(id, &result)),
+            error: None,
+            created_session: None,
+        }
     }
 
     fn notification(&self, req: &ParsedRequest, env: &RequestEnv) {
@@ -211,8 +241,12 @@ impl Dispatcher {
                 }
             }
             methods::CANCELLED => {
-                let Some(target) = req.params.get("requestId") else { return };
-                let Ok(target) = serde_json::from_value::<RequestId>(target.clone()) else { return };
+                let Some(target) = req.params.get("requestId") else {
+                    return;
+                };
+                let Ok(target) = serde_json::from_value::<RequestId>(target.clone()) else {
+                    return;
+                };
                 let key = (session_key(env.session.as_ref()), target);
                 if let Some((_, token)) = self.in_flight.remove(&key) {
                     token.cancel();
@@ -223,14 +257,27 @@ impl Dispatcher {
     }
 
     /// Tracks a cancellable request; the guard forgets it when the request ends.
-    pub(crate) fn track(&self, session: Option<&Arc<Session>>, id: &RequestId, token: &CancellationToken) -> InFlight<'_> {
+    pub(crate) fn track(
+        &self,
+        session: Option<&Arc<Session>>,
+        id: &RequestId,
+        token: &CancellationToken,
+    ) -> InFlight<'_> {
         let key = (session_key(session), id.clone());
         self.in_flight.insert(key.clone(), token.clone());
-        InFlight { map: &self.in_flight, key: Some(key) }
+        InFlight {
+            map: &self.in_flight,
+            key: Some(key),
+        }
     }
 
     /// Delivers a client's response to a server-to-client request; false if none was waiting.
-    pub fn client_response(&self, session: &Session, id: &RequestId, result: Result<Value, RpcError>) -> bool {
+    pub fn client_response(
+        &self,
+        session: &Session,
+        id: &RequestId,
+        result: Result<Value, RpcError>,
+    ) -> bool {
         session.complete_client_request(id, result)
     }
 
@@ -247,7 +294,9 @@ impl Dispatcher {
 
     pub(crate) fn client_caps(req: &ParsedRequest, env: &RequestEnv) -> ClientCaps {
         match env.version.era() {
-            Era::Modern => ClientCaps::from_json(req.meta().and_then(|m| m.get(meta::CLIENT_CAPABILITIES))),
+            Era::Modern => {
+                ClientCaps::from_json(req.meta().and_then(|m| m.get(meta::CLIENT_CAPABILITIES)))
+            }
             Era::Legacy => env.session.as_ref().map(|s| s.caps()).unwrap_or_default(),
         }
     }
@@ -284,11 +333,19 @@ fn is_cacheable(method: &str) -> bool {
 }
 
 /// Modern requests must carry client capabilities in `_meta`.
-fn check_modern_meta(req: &ParsedRequest) -> Result<(), RpcError> {
-    let m = req.meta().ok_or_else(|| RpcError::invalid_params("missing _meta"))?;
+pub fn check_modern_meta(req: &ParsedRequest) -> Result<(), RpcError> {
+    let m = req
+        .meta()
+        .ok_or_else(|| RpcError::invalid_params("missing _meta"))?;
     match m.get(meta::CLIENT_CAPABILITIES) {
         Some(Value::Object(_)) => Ok(()),
-        Some(_) => Err(RpcError::invalid_params(format!("_meta.{} must be an object", meta::CLIENT_CAPABILITIES))),
-        None => Err(RpcError::invalid_params(format!("missing _meta.{}", meta::CLIENT_CAPABILITIES))),
+        Some(_) => Err(RpcError::invalid_params(format!(
+            "_meta.{} must be an object",
+            meta::CLIENT_CAPABILITIES
+        ))),
+        None => Err(RpcError::invalid_params(format!(
+            "missing _meta.{}",
+            meta::CLIENT_CAPABILITIES
+        ))),
     }
 }

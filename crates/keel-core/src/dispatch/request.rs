@@ -39,7 +39,11 @@ impl ParsedRequest {
                 Err(e) => return Err(RpcError::parse_error(e)),
             },
         };
-        Ok(Self { id: message.id.clone(), method: message.method.to_string(), params })
+        Ok(Self {
+            id: message.id.clone(),
+            method: message.method.to_string(),
+            params,
+        })
     }
 
     /// The request's `_meta` object, if any.
@@ -80,6 +84,8 @@ impl ParsedRequest {
 
     /// The progress token from `_meta`.
     pub(crate) fn progress_token(&self) -> Option<Value> {
-        self.meta().and_then(|m| m.get(meta::PROGRESS_TOKEN)).cloned()
+        self.meta()
+            .and_then(|m| m.get(meta::PROGRESS_TOKEN))
+            .cloned()
     }
 }

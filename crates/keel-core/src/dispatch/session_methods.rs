@@ -30,7 +30,12 @@ impl Dispatcher {
         caps
     }
 
-    pub(super) async fn initialize(&self, id: &RequestId, req: &ParsedRequest, env: &RequestEnv) -> Reply {
+    pub(super) async fn initialize(
+        &self,
+        id: &RequestId,
+        req: &ParsedRequest,
+        env: &RequestEnv,
+    ) -> Reply {
         let requested = match req.required_str("protocolVersion") {
             Ok(v) => v,
             Err(e) => return Reply::error(Some(id), &e),
@@ -52,12 +57,21 @@ impl Dispatcher {
         } else {
             None
         };
-        Reply { body: Some(encode_result(id, &result)), error: None, created_session: created }
+        Reply {
+            body: Some(encode_result(id, &result)),
+            error: None,
+            created_session: created,
+        }
     }
 
-    pub(super) fn set_level(&self, req: &ParsedRequest, env: &RequestEnv) -> Result<Map<String, Value>, RpcError> {
+    pub(super) fn set_level(
+        &self,
+        req: &ParsedRequest,
+        env: &RequestEnv,
+    ) -> Result<Map<String, Value>, RpcError> {
         let level = req.required_str("level")?;
-        let level = LogLevel::parse(level).ok_or_else(|| RpcError::invalid_params(format!("unknown log level {level}")))?;
+        let level = LogLevel::parse(level)
+            .ok_or_else(|| RpcError::invalid_params(format!("unknown log level {level}")))?;
         if let Some(s) = &env.session {
             s.set_log_level(level);
         }
@@ -67,7 +81,10 @@ impl Dispatcher {
     pub(super) fn discover(&self) -> Map<String, Value> {
         let mut m = Map::new();
         m.insert("supportedVersions".into(), json!(SUPPORTED_VERSIONS));
-        m.insert("capabilities".into(), self.capabilities(ProtocolVersion::V2026_07_28));
+        m.insert(
+            "capabilities".into(),
+            self.capabilities(ProtocolVersion::V2026_07_28),
+        );
         if let Some(i) = &self.info.instructions {
             m.insert("instructions".into(), json!(i));
         }
@@ -76,14 +93,20 @@ impl Dispatcher {
 
     /// Acknowledges the filter, then holds the stream open until the client goes away.
     /// The registry is immutable, so no list ever changes while a listener waits.
-    pub(super) async fn listen(&self, req: &ParsedRequest, env: &RequestEnv) -> Result<Map<String, Value>, RpcError> {
+    pub(super) async fn listen(
+        &self,
+        req: &ParsedRequest,
+        env: &RequestEnv,
+    ) -> Result<Map<String, Value>, RpcError> {
         let filter = match req.params.get("notifications") {
             Some(Value::Object(f)) => f.clone(),
             Some(_) => return Err(RpcError::invalid_params("notifications must be an object")),
             None => return Err(RpcError::invalid_params("missing notifications")),
         };
         let Some(tx) = &env.outbound else {
-            return Err(RpcError::internal("this transport cannot hold a subscription stream"));
+            return Err(RpcError::internal(
+                "this transport cannot hold a subscription stream",
+            ));
         };
         let subscription = req.id.as_ref().map(|i| json!(i)).unwrap_or(Value::Null);
         let params = json!({

@@ -1,0 +1,124 @@
+//! The `keel` command line.
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use keel_core::Registry;
+use tokio_util::sync::CancellationToken;
+
+use crate::{Config, Server, echo_tool};
+
+/// Keel: a production MCP server runtime.
+#[derive(Debug, Parser)]
+#[command(name = "keel", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve MCP over Streamable HTTP (default) or stdio.
+    Serve {
+        /// Serve over stdin/stdout instead of HTTP.
+        #[arg(long)]
+        stdio: bool,
+        /// Listen address (overrides the config file and KEEL_LISTEN).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// TOML configuration file.
+        #[arg(long, env = "KEEL_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+fn init_logs() {
+    // Logs go to stderr: on stdio, stdout carries nothing but MCP.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KEEL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .json()
+        .init();
+}
+
+/// Runs the command; the exit code says whether it succeeded.
+pub fn main(cli: Cli) -> ExitCode {
+    init_logs();
+    let Command::Serve {
+        stdio,
+        listen,
+        config,
+    } = cli.command;
+    let mut config = match Config::load(config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "configuration refused");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(l) = listen {
+        config.http.listen = l;
+    }
+    let registry = match Registry::builder().tool(echo_tool()).build() {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "registry refused");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(stop_on_signal(shutdown.clone()));
+        let server = Server::new(config, registry);
+        if stdio {
+            server.serve_stdio(shutdown).await
+        } else {
+            server.serve_http(shutdown).await
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "server stopped with an error");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    shutdown.cancel();
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    shutdown.cancel();
+}

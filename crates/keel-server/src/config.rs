@@ -1,0 +1,204 @@
+//! Configuration: one TOML file plus `KEEL_*` environment overrides, validated once.
+
+use std::{net::SocketAddr, path::Path, time::Duration};
+
+use serde::Deserialize;
+
+/// Why configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The path.
+        path: String,
+        /// The IO error.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or has unknown keys.
+    #[error("invalid configuration: {0}")]
+    Parse(#[from] toml::de::Error),
+    /// A value is out of range.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// HTTP transport.
+    pub http: HttpConfig,
+    /// Legacy sessions.
+    pub sessions: SessionsConfig,
+    /// Secret that signs multi round-trip `requestState` (hex or text); random per process
+    /// when absent, so set it when several nodes serve one endpoint.
+    pub state_key: Option<String>,
+    /// Natural-language guidance for models.
+    pub instructions: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            http: HttpConfig::default(),
+            sessions: SessionsConfig::default(),
+            state_key: None,
+            instructions: Some("Keel MCP server. Call tools/list to see what it offers.".into()),
+        }
+    }
+}
+
+/// HTTP settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Endpoint path.
+    pub path: String,
+    /// Largest request body, bytes.
+    pub max_body_bytes: usize,
+    /// Accepted Host/Origin names; `["*"]` turns the check off.
+    pub allowed_hosts: Vec<String>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            path: "/mcp".into(),
+            max_body_bytes: 4 * 1024 * 1024,
+            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()],
+        }
+    }
+}
+
+/// Legacy session settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionsConfig {
+    /// Idle time after which a session expires, seconds.
+    pub idle_timeout_secs: u64,
+    /// `lenient` (serve session-less legacy requests) or `strict` (refuse them with 400).
+    pub mode: String,
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout_secs: 1800,
+            mode: "lenient".into(),
+        }
+    }
+}
+
+impl SessionsConfig {
+    /// The idle timeout.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
+    }
+}
+
+impl Config {
+    /// Reads a file (if given), applies `KEEL_*` overrides and validates.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut config = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.display().to_string(),
+                    source,
+                })?;
+                toml::from_str(&text)?
+            }
+            None => Self::default(),
+        };
+        config.apply_env(|k| std::env::var(k).ok())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = var("KEEL_LISTEN") {
+            self.http.listen = v
+                .parse()
+                .map_err(|_| ConfigError::Invalid(format!("KEEL_LISTEN={v} is not an address")))?;
+        }
+        if let Some(v) = var("KEEL_PATH") {
+            self.http.path = v;
+        }
+        if let Some(v) = var("KEEL_SESSION_MODE") {
+            self.sessions.mode = v;
+        }
+        if let Some(v) = var("KEEL_STATE_KEY") {
+            self.state_key = Some(v);
+        }
+        if let Some(v) = var("KEEL_ALLOWED_HOSTS") {
+            self.http.allowed_hosts = v
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect();
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !self.http.path.starts_with('/') {
+            return Err(ConfigError::Invalid(format!(
+                "http.path {:?} must start with /",
+                self.http.path
+            )));
+        }
+        if self.http.max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid(
+                "http.max_body_bytes must be at least 1024".into(),
+            ));
+        }
+        if !matches!(self.sessions.mode.as_str(), "lenient" | "strict") {
+            return Err(ConfigError::Invalid(format!(
+                "sessions.mode must be lenient or strict, not {:?}",
+                self.sessions.mode
+            )));
+        }
+        if self.sessions.idle_timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "sessions.idle_timeout_secs must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_secure_and_valid() {
+        let c = Config::default();
+        assert!(c.http.listen.ip().is_loopback());
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        assert!(toml::from_str::<Config>("[http]\nlisen = \"x\"").is_err());
+        let mut c: Config = toml::from_str("[sessions]\nmode = \"loose\"").unwrap();
+        assert!(c.validate().is_err());
+        c.sessions.mode = "strict".into();
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let mut c = Config::default();
+        c.apply_env(|k| (k == "KEEL_LISTEN").then(|| "127.0.0.1:9999".into()))
+            .unwrap();
+        assert_eq!(c.http.listen.port(), 9999);
+        assert!(
+            c.apply_env(|k| (k == "KEEL_LISTEN").then(|| "nope".into()))
+                .is_err()
+        );
+    }
+}

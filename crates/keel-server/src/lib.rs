@@ -1,0 +1,15 @@
+//! The Keel server: configuration parsed once into validated settings, the dispatcher and
+//! tool stack assembled from them, and the `keel` command line.
+//!
+//! It is the only crate that sees the whole configuration; everything below it receives
+//! small typed parameters.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+mod config;
+mod echo;
+mod serve;
+
+pub use config::{Config, ConfigError, HttpConfig, SessionsConfig};
+pub use echo::{EchoArgs, echo_tool};
+pub use serve::{Server, build_dispatcher, serve_http, serve_stdio};

@@ -1,0 +1,144 @@
+//! Assembling the dispatcher and running the transports.
+
+use std::{sync::Arc, time::Duration};
+
+use keel_core::{
+    DispatchSettings, Dispatcher, MemorySessionStore, Registry, RequestStateCodec, ServerInfo,
+    SessionStore, StateKey, ToolService,
+};
+use keel_transport::{HttpSettings, OriginPolicy, SessionMode};
+use tokio_util::sync::CancellationToken;
+
+use crate::Config;
+
+/// How long a `requestState` stays valid.
+const REQUEST_STATE_TTL: Duration = Duration::from_secs(600);
+
+/// Builds the dispatcher: registry, the tool service stack and the session store.
+pub fn build_dispatcher(
+    config: &Config,
+    registry: Registry,
+    tools: ToolService,
+) -> Arc<Dispatcher> {
+    let key = config
+        .state_key
+        .as_ref()
+        .map_or_else(StateKey::random, |k| StateKey::new(k.as_bytes().to_vec()));
+    let sessions: Arc<dyn SessionStore> =
+        Arc::new(MemorySessionStore::new(config.sessions.idle_timeout()));
+    Arc::new(Dispatcher::new(
+        Arc::new(registry),
+        tools,
+        sessions,
+        RequestStateCodec::new(key, REQUEST_STATE_TTL),
+        ServerInfo {
+            name: "keel".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            instructions: config.instructions.clone(),
+        },
+        DispatchSettings::default(),
+    ))
+}
+
+/// A configured server, ready to serve over HTTP or stdio.
+pub struct Server {
+    config: Config,
+    dispatcher: Arc<Dispatcher>,
+}
+
+impl Server {
+    /// A server offering `registry`, every tool call going through the default stack.
+    pub fn new(config: Config, registry: Registry) -> Self {
+        let dispatcher = build_dispatcher(&config, registry, Dispatcher::base_tool_service());
+        Self { config, dispatcher }
+    }
+
+    /// The dispatcher.
+    pub fn dispatcher(&self) -> &Arc<Dispatcher> {
+        &self.dispatcher
+    }
+
+    /// Serves Streamable HTTP until `shutdown` fires; in-flight requests finish first.
+    pub async fn serve_http(self, shutdown: CancellationToken) -> std::io::Result<()> {
+        let listener = tokio::net::TcpListener::bind(self.config.http.listen).await?;
+        serve_http(listener, &self.config, self.dispatcher, shutdown).await
+    }
+
+    /// Serves stdin/stdout until stdin closes or `shutdown` fires.
+    pub async fn serve_stdio(self, shutdown: CancellationToken) -> std::io::Result<()> {
+        serve_stdio(self.dispatcher, shutdown).await
+    }
+}
+
+/// Serves HTTP on a bound listener.
+pub async fn serve_http(
+    listener: tokio::net::TcpListener,
+    config: &Config,
+    dispatcher: Arc<Dispatcher>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let hosts = &config.http.allowed_hosts;
+    let origins = if hosts.iter().any(|h| h == "*") {
+        OriginPolicy::Any
+    } else {
+        OriginPolicy::Hosts(hosts.clone())
+    };
+    let settings = HttpSettings {
+        max_body_bytes: config.http.max_body_bytes,
+        origins,
+        session_mode: if config.sessions.mode == "strict" {
+            SessionMode::Strict
+        } else {
+            SessionMode::Lenient
+        },
+        ..HttpSettings::default()
+    };
+    let sessions = Arc::clone(dispatcher.sessions());
+    let sweeper = tokio::spawn(expire_sessions(
+        sessions,
+        config.sessions.idle_timeout(),
+        shutdown.clone(),
+    ));
+    let app = keel_transport::router(dispatcher, settings, &config.http.path);
+    tracing::info!(addr = %listener.local_addr()?, path = %config.http.path, "serving Streamable HTTP");
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await;
+    sweeper.abort();
+    result
+}
+
+/// Serves stdin/stdout.
+pub async fn serve_stdio(
+    dispatcher: Arc<Dispatcher>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    tracing::info!("serving stdio");
+    keel_transport::serve_stdio(
+        dispatcher,
+        tokio::io::stdin(),
+        tokio::io::stdout(),
+        shutdown,
+    )
+    .await
+}
+
+async fn expire_sessions(
+    store: Arc<dyn SessionStore>,
+    idle: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut tick =
+        tokio::time::interval((idle / 4).clamp(Duration::from_secs(1), Duration::from_secs(60)));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let gone = store.expire_idle();
+                if gone > 0 {
+                    tracing::info!(expired = gone, live = store.len(), "expired idle sessions");
+                }
+            }
+            () = shutdown.cancelled() => return,
+        }
+    }
+}

@@ -1,0 +1,353 @@
+//! The MCP endpoint: POST carries messages, GET opens a legacy session stream, DELETE ends a
+//! legacy session.
+
+use std::sync::Arc;
+
+use axum::{
+    body::Body,
+    extract::{Request, State},
+    response::{IntoResponse, Response},
+};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use http_body_util::{BodyExt, Limited};
+use keel_core::{ParsedRequest, RequestEnv, Session, SessionId};
+use keel_protocol::{Era, Message, MessageKind, ProtocolVersion, RpcError, meta, methods};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    AppState, SessionMode,
+    modern::{self, VERSION_HEADER},
+    response::{self, SESSION_HEADER, SseBody},
+};
+
+pub(crate) async fn endpoint(State(app): State<Arc<AppState>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    if !app.settings.origins.check(&parts.headers) {
+        return response::rpc_error(
+            StatusCode::FORBIDDEN,
+            None,
+            &RpcError::invalid_request("Host or Origin not allowed"),
+        );
+    }
+    match parts.method {
+        Method::POST => post(&app, &parts.headers, body).await,
+        Method::GET => get(&app, &parts.headers).await,
+        Method::DELETE => delete(&app, &parts.headers).await,
+        _ => {
+            let mut r = response::rpc_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                None,
+                &RpcError::invalid_request("use POST, GET or DELETE"),
+            );
+            r.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
+            r
+        }
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+fn is_legacy_version(v: &str) -> bool {
+    ProtocolVersion::parse(v).is_some_and(|p| p.era() == Era::Legacy)
+}
+
+async fn post(app: &AppState, headers: &HeaderMap, body: Body) -> Response {
+    let content_type = header_str(headers, header::CONTENT_TYPE.as_str()).unwrap_or("");
+    if !content_type
+        .to_ascii_lowercase()
+        .starts_with("application/json")
+    {
+        return response::rpc_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            None,
+            &RpcError::invalid_request("Content-Type must be application/json"),
+        );
+    }
+    if let Some(accept) = header_str(headers, header::ACCEPT.as_str()) {
+        let a = accept.to_ascii_lowercase();
+        if !(a.contains("application/json") || a.contains("text/event-stream") || a.contains("*/*"))
+        {
+            return response::rpc_error(
+                StatusCode::NOT_ACCEPTABLE,
+                None,
+                &RpcError::invalid_request(
+                    "Accept must allow application/json and text/event-stream",
+                ),
+            );
+        }
+    }
+    let bytes = match Limited::new(body, app.settings.max_body_bytes)
+        .collect()
+        .await
+    {
+        Ok(c) => c.to_bytes(),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            return response::rpc_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                None,
+                &RpcError::invalid_request(format!(
+                    "body larger than {} bytes",
+                    app.settings.max_body_bytes
+                )),
+            );
+        }
+        Err(_) => {
+            return response::rpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                &RpcError::invalid_request("unreadable body"),
+            );
+        }
+    };
+    let message = match Message::decode(&bytes) {
+        Ok(m) => m,
+        Err(e) => return response::rpc_error(StatusCode::BAD_REQUEST, e.id(), &e.to_rpc_error()),
+    };
+    let header_version = header_str(headers, VERSION_HEADER);
+    if message.kind == MessageKind::Response {
+        return client_response(app, headers, &message).await;
+    }
+    let req = match ParsedRequest::from_message(&message) {
+        Ok(r) => r,
+        Err(e) => return response::rpc_error(StatusCode::BAD_REQUEST, message.id.as_ref(), &e),
+    };
+    let body_modern = req
+        .meta()
+        .is_some_and(|m| m.contains_key(meta::PROTOCOL_VERSION));
+    let modern = match header_version {
+        Some(v) => !is_legacy_version(v),
+        None => body_modern && req.method != methods::INITIALIZE,
+    };
+    if modern {
+        serve_modern(app, headers, req).await
+    } else {
+        serve_legacy(app, headers, header_version, req).await
+    }
+}
+
+async fn serve_modern(app: &AppState, headers: &HeaderMap, req: ParsedRequest) -> Response {
+    if req.id.is_none() {
+        // No client notification exists in this revision over HTTP; accept and ignore.
+        return response::accepted();
+    }
+    let version = match modern::validate(headers, &req, app.dispatcher.registry()) {
+        Ok(v) => v,
+        Err((status, e)) => return response::rpc_error(status, req.id.as_ref(), &e),
+    };
+    let env = |outbound, cancel| RequestEnv {
+        version,
+        session: None,
+        outbound: Some(outbound),
+        cancel,
+        sessions_enabled: false,
+        cancellable_by_notification: false,
+    };
+    run(app, req, env, true).await
+}
+
+async fn serve_legacy(
+    app: &AppState,
+    headers: &HeaderMap,
+    header_version: Option<&str>,
+    req: ParsedRequest,
+) -> Response {
+    let session_id = header_str(headers, SESSION_HEADER);
+    let session = match session_id {
+        Some(raw) => match lookup(app, raw).await {
+            Some(s) => Some(s),
+            None => {
+                return response::rpc_error(
+                    StatusCode::NOT_FOUND,
+                    req.id.as_ref(),
+                    &RpcError::invalid_request(
+                        "Session not found: it expired or was deleted; initialize a new one",
+                    ),
+                );
+            }
+        },
+        None if req.method == methods::INITIALIZE => None,
+        None if app.settings.session_mode == SessionMode::Strict => {
+            return response::rpc_error(
+                StatusCode::BAD_REQUEST,
+                req.id.as_ref(),
+                &RpcError::invalid_request("Mcp-Session-Id header is required"),
+            );
+        }
+        None => None,
+    };
+    if req.id.is_none() {
+        let env = RequestEnv {
+            version: session
+                .as_ref()
+                .map_or(ProtocolVersion::LATEST_LEGACY, |s| s.version()),
+            session,
+            outbound: None,
+            cancel: CancellationToken::new(),
+            sessions_enabled: false,
+            cancellable_by_notification: true,
+        };
+        app.dispatcher.handle(req, env).await;
+        return response::accepted();
+    }
+    let version = match (&session, header_version.and_then(ProtocolVersion::parse)) {
+        (_, Some(v)) => v,
+        (Some(s), None) => s.version(),
+        (None, None) => ProtocolVersion::V2025_03_26,
+    };
+    let cancellable = session.is_some();
+    let env = move |outbound, cancel| RequestEnv {
+        version,
+        session,
+        outbound: Some(outbound),
+        cancel,
+        sessions_enabled: true,
+        cancellable_by_notification: cancellable,
+    };
+    run(app, req, env, false).await
+}
+
+async fn lookup(app: &AppState, raw: &str) -> Option<Arc<Session>> {
+    let id = SessionId::parse(raw)?;
+    app.dispatcher.sessions().get(id).await
+}
+
+/// Dispatches a request and answers with JSON, or with SSE as soon as the request sends a
+/// message before its final response.
+async fn run(
+    app: &AppState,
+    req: ParsedRequest,
+    make_env: impl FnOnce(mpsc::UnboundedSender<keel_core::Outbound>, CancellationToken) -> RequestEnv,
+    modern: bool,
+) -> Response {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let cancel = CancellationToken::new();
+    let guard = cancel.clone().drop_guard();
+    let dispatcher = Arc::clone(&app.dispatcher);
+    let env = make_env(tx, cancel);
+    let mut reply = Box::pin(async move { dispatcher.handle(req, env).await });
+    tokio::select! {
+        biased;
+        first = rx.recv() => match first {
+            Some(first) => response::sse(SseBody::new(first, rx, reply, guard, app.settings.keep_alive)),
+            None => finish(reply.await, modern, guard),
+        },
+        done = &mut reply => match rx.try_recv() {
+            Ok(first) => {
+                let ready = Box::pin(std::future::ready(done));
+                response::sse(SseBody::new(first, rx, ready, guard, app.settings.keep_alive))
+            }
+            Err(_) => finish(done, modern, guard),
+        },
+    }
+}
+
+fn finish(reply: keel_core::Reply, modern: bool, guard: tokio_util::sync::DropGuard) -> Response {
+    // The request is over: nothing left to cancel.
+    guard.disarm();
+    let status = response::status_of(&reply, modern);
+    let session = reply.created_session.clone();
+    let mut r = match reply.body {
+        Some(body) => response::json(status, body),
+        None => response::accepted(),
+    };
+    if let Some(s) = session
+        && let Ok(v) = HeaderValue::from_str(&s.id().to_string())
+    {
+        r.headers_mut().insert(SESSION_HEADER, v);
+    }
+    r
+}
+
+async fn client_response(app: &AppState, headers: &HeaderMap, message: &Message<'_>) -> Response {
+    let Some(session) = header_str(headers, SESSION_HEADER) else {
+        return response::rpc_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            &RpcError::invalid_request("a response needs Mcp-Session-Id"),
+        );
+    };
+    let Some(session) = lookup(app, session).await else {
+        return response::rpc_error(
+            StatusCode::NOT_FOUND,
+            None,
+            &RpcError::invalid_request("Session not found"),
+        );
+    };
+    let Some(id) = &message.id else {
+        return response::accepted();
+    };
+    let answer = match (message.result, message.error) {
+        (Some(r), _) => serde_json::from_str::<Value>(r.get()).map_err(RpcError::parse_error),
+        (None, Some(e)) => Err(serde_json::from_str::<Value>(e.get()).map_or_else(
+            |_| RpcError::internal("malformed error from client"),
+            |v| {
+                RpcError::new(
+                    keel_protocol::ErrorCode(v["code"].as_i64().unwrap_or(-32603) as i32),
+                    v["message"].as_str().unwrap_or("client error"),
+                )
+            },
+        )),
+        (None, None) => return response::accepted(),
+    };
+    app.dispatcher.client_response(&session, id, answer);
+    response::accepted()
+}
+
+async fn get(app: &AppState, headers: &HeaderMap) -> Response {
+    let Some(raw) = header_str(headers, SESSION_HEADER) else {
+        return response::rpc_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            None,
+            &RpcError::invalid_request(
+                "GET needs a legacy session; 2026-07-28 clients use subscriptions/listen",
+            ),
+        );
+    };
+    let Some(session) = lookup(app, raw).await else {
+        return response::rpc_error(
+            StatusCode::NOT_FOUND,
+            None,
+            &RpcError::invalid_request("Session not found"),
+        );
+    };
+    let (tx, rx) = mpsc::unbounded_channel();
+    if !session.attach_stream(tx) {
+        return response::rpc_error(
+            StatusCode::CONFLICT,
+            None,
+            &RpcError::invalid_request("this session already has an open stream"),
+        );
+    }
+    response::session_stream(rx, app.settings.keep_alive)
+}
+
+async fn delete(app: &AppState, headers: &HeaderMap) -> Response {
+    let Some(raw) = header_str(headers, SESSION_HEADER) else {
+        return response::rpc_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            &RpcError::invalid_request("Mcp-Session-Id header is required"),
+        );
+    };
+    match SessionId::parse(raw) {
+        Some(id) if app.dispatcher.sessions().remove(id).await => {
+            StatusCode::NO_CONTENT.into_response()
+        }
+        _ => response::rpc_error(
+            StatusCode::NOT_FOUND,
+            None,
+            &RpcError::invalid_request("Session not found"),
+        ),
+    }
+}

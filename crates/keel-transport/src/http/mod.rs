@@ -1,0 +1,62 @@
+//! Streamable HTTP.
+
+mod guard;
+mod handler;
+mod modern;
+mod response;
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{Router, routing::any};
+use keel_core::Dispatcher;
+
+pub use guard::OriginPolicy;
+
+/// What to do with a legacy request that carries no `Mcp-Session-Id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionMode {
+    /// Serve it statelessly (clients in the field often lose their session id).
+    Lenient,
+    /// Refuse it with 400.
+    Strict,
+}
+
+/// Settings of the HTTP transport.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Largest accepted request body in bytes; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Which Host and Origin values are accepted.
+    pub origins: OriginPolicy,
+    /// Legacy requests without a session.
+    pub session_mode: SessionMode,
+    /// Interval of SSE keep-alive comments on long-lived streams.
+    pub keep_alive: Duration,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 4 * 1024 * 1024,
+            origins: OriginPolicy::loopback(),
+            session_mode: SessionMode::Lenient,
+            keep_alive: Duration::from_secs(15),
+        }
+    }
+}
+
+pub(crate) struct AppState {
+    pub(crate) dispatcher: Arc<Dispatcher>,
+    pub(crate) settings: HttpSettings,
+}
+
+/// The MCP endpoint as an axum router serving `path`.
+pub fn router(dispatcher: Arc<Dispatcher>, settings: HttpSettings, path: &str) -> Router {
+    let state = Arc::new(AppState {
+        dispatcher,
+        settings,
+    });
+    Router::new()
+        .route(path, any(handler::endpoint))
+        .with_state(state)
+}

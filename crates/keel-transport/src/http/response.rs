@@ -1,0 +1,178 @@
+//! Building responses: single JSON bodies, per-request SSE streams and JSON-RPC errors.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use axum::{
+    body::Body,
+    response::{IntoResponse, Response},
+};
+use bytes::Bytes;
+use futures_util::Stream;
+use http::{HeaderValue, StatusCode, header};
+use keel_core::{Outbound, Reply};
+use keel_protocol::{ErrorCode, RequestId, RpcError, encode_error};
+use tokio::sync::mpsc;
+use tokio_util::sync::DropGuard;
+
+pub(crate) const SESSION_HEADER: &str = "mcp-session-id";
+
+/// A JSON body with a status.
+pub(crate) fn json(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// A JSON-RPC error with a status.
+pub(crate) fn rpc_error(status: StatusCode, id: Option<&RequestId>, e: &RpcError) -> Response {
+    json(status, encode_error(id, e))
+}
+
+/// 202 with no body.
+pub(crate) fn accepted() -> Response {
+    StatusCode::ACCEPTED.into_response()
+}
+
+/// The HTTP status of a reply: errors that say the request itself is unusable are 4xx.
+pub(crate) fn status_of(reply: &Reply, modern: bool) -> StatusCode {
+    match reply.error {
+        Some(ErrorCode::PARSE_ERROR | ErrorCode::INVALID_REQUEST) => StatusCode::BAD_REQUEST,
+        Some(
+            ErrorCode::HEADER_MISMATCH
+            | ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY
+            | ErrorCode::UNSUPPORTED_PROTOCOL_VERSION,
+        ) => StatusCode::BAD_REQUEST,
+        Some(ErrorCode::METHOD_NOT_FOUND) if modern => StatusCode::NOT_FOUND,
+        _ => StatusCode::OK,
+    }
+}
+
+fn sse_frame(data: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(data.len() + 16);
+    out.extend_from_slice(b"event: message\ndata: ");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
+
+fn outbound_bytes(m: Outbound) -> Vec<u8> {
+    match m {
+        Outbound::Notification(b) | Outbound::Request(b) => b,
+    }
+}
+
+type ReplyFuture = Pin<Box<dyn Future<Output = Reply> + Send>>;
+
+/// An SSE response body: messages the request sends, then its final response. Dropping it
+/// (the client went away) cancels the request.
+pub(crate) struct SseBody {
+    pending: Option<Bytes>,
+    rx: mpsc::UnboundedReceiver<Outbound>,
+    reply: Option<ReplyFuture>,
+    last: Option<Bytes>,
+    keep_alive: Option<tokio::time::Interval>,
+    _cancel_on_drop: DropGuard,
+}
+
+impl SseBody {
+    pub(crate) fn new(
+        first: Outbound,
+        rx: mpsc::UnboundedReceiver<Outbound>,
+        reply: ReplyFuture,
+        guard: DropGuard,
+        keep_alive: Duration,
+    ) -> Self {
+        let mut tick = tokio::time::interval(keep_alive);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.reset();
+        Self {
+            pending: Some(sse_frame(&outbound_bytes(first))),
+            rx,
+            reply: Some(reply),
+            last: None,
+            keep_alive: Some(tick),
+            _cancel_on_drop: guard,
+        }
+    }
+}
+
+impl Stream for SseBody {
+    type Item = Result<Bytes, std::convert::Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(b) = self.pending.take() {
+            return Poll::Ready(Some(Ok(b)));
+        }
+        if let Poll::Ready(Some(m)) = self.rx.poll_recv(cx) {
+            return Poll::Ready(Some(Ok(sse_frame(&outbound_bytes(m)))));
+        }
+        if let Some(fut) = self.reply.as_mut() {
+            if let Poll::Ready(reply) = fut.as_mut().poll(cx) {
+                self.reply = None;
+                self.keep_alive = None;
+                self.last = reply.body.map(|b| sse_frame(&b));
+                // Messages sent just before the final response go first.
+                if let Ok(m) = self.rx.try_recv() {
+                    return Poll::Ready(Some(Ok(sse_frame(&outbound_bytes(m)))));
+                }
+            } else if let Some(t) = self.keep_alive.as_mut()
+                && t.poll_tick(cx).is_ready()
+            {
+                return Poll::Ready(Some(Ok(Bytes::from_static(b":\n\n"))));
+            }
+        }
+        if self.reply.is_none() {
+            if let Ok(m) = self.rx.try_recv() {
+                return Poll::Ready(Some(Ok(sse_frame(&outbound_bytes(m)))));
+            }
+            return Poll::Ready(self.last.take().map(Ok));
+        }
+        Poll::Pending
+    }
+}
+
+/// Wraps an SSE body in a response with the right headers.
+pub(crate) fn sse(body: SseBody) -> Response {
+    let mut r = Response::new(Body::from_stream(body));
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    r
+}
+
+/// A standalone stream of a legacy session (GET): server messages until the client leaves.
+pub(crate) fn session_stream(
+    rx: mpsc::UnboundedReceiver<Outbound>,
+    keep_alive: Duration,
+) -> Response {
+    let mut tick = tokio::time::interval(keep_alive);
+    tick.reset();
+    let stream = futures_util::stream::unfold((rx, tick), |(mut rx, mut tick)| async move {
+        tokio::select! {
+            m = rx.recv() => m.map(|m| (Ok::<_, std::convert::Infallible>(sse_frame(&outbound_bytes(m))), (rx, tick))),
+            _ = tick.tick() => Some((Ok(Bytes::from_static(b":\n\n")), (rx, tick))),
+        }
+    });
+    let mut r = Response::new(Body::from_stream(stream));
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    r
+}

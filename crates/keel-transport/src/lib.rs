@@ -1,0 +1,12 @@
+//! Keel's transports: Streamable HTTP (legacy sessions and modern stateless requests on one
+//! endpoint) and newline-delimited stdio. Both feed the same [`keel_core::Dispatcher`].
+//!
+//! This is the only crate that knows bytes, headers and HTTP status codes; it holds no MCP
+//! semantics beyond how each era travels.
+#![forbid(unsafe_code)]
+
+mod http;
+mod stdio;
+
+pub use http::{HttpSettings, OriginPolicy, SessionMode, router};
+pub use stdio::serve_stdio;

@@ -1,0 +1,189 @@
+//! Newline-delimited JSON-RPC over stdin/stdout. Nothing but MCP messages goes to stdout.
+
+use std::sync::Arc;
+
+use keel_core::{ClientCaps, Dispatcher, Outbound, ParsedRequest, RequestEnv, Session};
+use keel_protocol::{
+    Era, Message, MessageKind, ProtocolVersion, RpcError, encode_error, meta, methods,
+};
+use serde_json::Value;
+use tokio::{
+    io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader},
+    sync::mpsc,
+};
+use tokio_util::sync::CancellationToken;
+
+/// Longest accepted line; longer ones are answered with an error and skipped.
+const MAX_LINE: usize = 16 * 1024 * 1024;
+
+/// Serves one client over a reader and writer (stdin/stdout in `keel serve --stdio`) until
+/// the reader closes or `shutdown` fires; in-flight requests are cancelled then.
+pub async fn serve_stdio<R, W>(
+    dispatcher: Arc<Dispatcher>,
+    input: R,
+    output: W,
+    shutdown: CancellationToken,
+) -> std::io::Result<()>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let writer = tokio::spawn(async move {
+        let mut output = output;
+        while let Some(mut line) = out_rx.recv().await {
+            line.push(b'\n');
+            if output.write_all(&line).await.is_err() || output.flush().await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut reader = BufReader::new(input);
+    let mut line = Vec::new();
+    let mut session: Option<Arc<Session>> = None;
+    let requests = CancellationToken::new();
+    loop {
+        line.clear();
+        let read = tokio::select! {
+            r = read_line(&mut reader, &mut line) => r?,
+            () = shutdown.cancelled() => break,
+        };
+        if read == 0 {
+            break;
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        if read > MAX_LINE {
+            let e = RpcError::invalid_request(format!("message longer than {MAX_LINE} bytes"));
+            let _ = out_tx.send(encode_error(None, &e));
+            continue;
+        }
+        let message = match Message::decode(&line) {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = out_tx.send(encode_error(e.id(), &e.to_rpc_error()));
+                continue;
+            }
+        };
+        if message.kind == MessageKind::Response {
+            deliver_response(&dispatcher, session.as_deref(), &message);
+            continue;
+        }
+        let req = match ParsedRequest::from_message(&message) {
+            Ok(r) => r,
+            Err(e) => {
+                if message.id.is_some() {
+                    let _ = out_tx.send(encode_error(message.id.as_ref(), &e));
+                }
+                continue;
+            }
+        };
+        let version = match version_for(&req, session.as_ref()) {
+            Ok(v) => v,
+            Err(e) => {
+                if req.id.is_some() {
+                    let _ = out_tx.send(encode_error(req.id.as_ref(), &e));
+                }
+                continue;
+            }
+        };
+        let is_initialize = req.method == methods::INITIALIZE && version.era() == Era::Legacy;
+        let (tx, mut rx) = mpsc::unbounded_channel::<Outbound>();
+        let env = RequestEnv {
+            version,
+            session: if version.era() == Era::Legacy {
+                session.clone()
+            } else {
+                None
+            },
+            outbound: Some(tx),
+            cancel: requests.child_token(),
+            sessions_enabled: false,
+            cancellable_by_notification: true,
+        };
+        let forward = out_tx.clone();
+        let related = tokio::spawn(async move {
+            while let Some(m) = rx.recv().await {
+                let (Outbound::Notification(b) | Outbound::Request(b)) = m;
+                let _ = forward.send(b);
+            }
+        });
+        if is_initialize {
+            // The handshake settles the session before the next line is read.
+            let caps = ClientCaps::from_json(req.params.get("capabilities"));
+            let requested = req
+                .params
+                .get("protocolVersion")
+                .and_then(Value::as_str)
+                .map(keel_protocol::negotiate_legacy);
+            let reply = dispatcher.handle(req, env).await;
+            if reply.error.is_none()
+                && let Some(v) = requested
+            {
+                session = Some(dispatcher.new_session(v, caps));
+            }
+            let _ = related.await;
+            if let Some(b) = reply.body {
+                let _ = out_tx.send(b);
+            }
+            continue;
+        }
+        let d = Arc::clone(&dispatcher);
+        let out = out_tx.clone();
+        tokio::spawn(async move {
+            let reply = d.handle(req, env).await;
+            // Related messages precede the response they belong to.
+            let _ = related.await;
+            if let Some(b) = reply.body {
+                let _ = out.send(b);
+            }
+        });
+    }
+    requests.cancel();
+    drop(out_tx);
+    let _ = writer.await;
+    Ok(())
+}
+
+async fn read_line<R: AsyncBufReadExt + Unpin>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<usize> {
+    reader.read_until(b'\n', buf).await
+}
+
+/// The revision a request is served under: its `_meta` version (modern), or the session's.
+fn version_for(
+    req: &ParsedRequest,
+    session: Option<&Arc<Session>>,
+) -> Result<ProtocolVersion, RpcError> {
+    if req.method == methods::INITIALIZE {
+        return Ok(ProtocolVersion::LATEST_LEGACY);
+    }
+    if let Some(v) = req.meta().and_then(|m| m.get(meta::PROTOCOL_VERSION)) {
+        return Dispatcher::modern_version(v.as_str().unwrap_or_default());
+    }
+    match session {
+        Some(s) => Ok(s.version()),
+        None if req.id.is_none() => Ok(ProtocolVersion::LATEST_LEGACY),
+        None => Err(RpcError::invalid_request(
+            "not initialized: send initialize first, or use protocol 2026-07-28 with _meta",
+        )),
+    }
+}
+
+fn deliver_response(dispatcher: &Dispatcher, session: Option<&Session>, message: &Message<'_>) {
+    let (Some(session), Some(id)) = (session, &message.id) else {
+        return;
+    };
+    let answer = match (message.result, message.error) {
+        (Some(r), _) => serde_json::from_str::<Value>(r.get()).map_err(RpcError::parse_error),
+        (None, Some(e)) => Err(RpcError::internal(format!(
+            "client answered with an error: {}",
+            e.get()
+        ))),
+        (None, None) => return,
+    };
+    dispatcher.client_response(session, id, answer);
+}
