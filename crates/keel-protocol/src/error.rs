@@ -46,7 +46,11 @@ pub struct RpcError {
 impl RpcError {
     /// An error with a code and message and no data.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), data: None }
+        Self {
+            code,
+            message: message.into(),
+            data: None,
+        }
     }
 
     /// Attaches structured data.
@@ -62,33 +66,51 @@ impl RpcError {
 
     /// `-32600`.
     pub fn invalid_request(detail: impl std::fmt::Display) -> Self {
-        Self::new(ErrorCode::INVALID_REQUEST, format!("Invalid request: {detail}"))
+        Self::new(
+            ErrorCode::INVALID_REQUEST,
+            format!("Invalid request: {detail}"),
+        )
     }
 
     /// `-32601` naming the method.
     pub fn method_not_found(method: &str) -> Self {
-        Self::new(ErrorCode::METHOD_NOT_FOUND, format!("Method not found: {method}"))
+        Self::new(
+            ErrorCode::METHOD_NOT_FOUND,
+            format!("Method not found: {method}"),
+        )
     }
 
     /// `-32602`.
     pub fn invalid_params(detail: impl std::fmt::Display) -> Self {
-        Self::new(ErrorCode::INVALID_PARAMS, format!("Invalid params: {detail}"))
+        Self::new(
+            ErrorCode::INVALID_PARAMS,
+            format!("Invalid params: {detail}"),
+        )
     }
 
     /// `-32603`.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
-        Self::new(ErrorCode::INTERNAL_ERROR, format!("Internal error: {detail}"))
+        Self::new(
+            ErrorCode::INTERNAL_ERROR,
+            format!("Internal error: {detail}"),
+        )
     }
 
     /// `-32020` HeaderMismatch.
     pub fn header_mismatch(detail: impl std::fmt::Display) -> Self {
-        Self::new(ErrorCode::HEADER_MISMATCH, format!("Header mismatch: {detail}"))
+        Self::new(
+            ErrorCode::HEADER_MISMATCH,
+            format!("Header mismatch: {detail}"),
+        )
     }
 
     /// `-32022` UnsupportedProtocolVersion with the supported list and the requested version.
     pub fn unsupported_version(requested: &str, supported: &[&str]) -> Self {
-        Self::new(ErrorCode::UNSUPPORTED_PROTOCOL_VERSION, "Unsupported protocol version")
-            .with_data(serde_json::json!({ "supported": supported, "requested": requested }))
+        Self::new(
+            ErrorCode::UNSUPPORTED_PROTOCOL_VERSION,
+            "Unsupported protocol version",
+        )
+        .with_data(serde_json::json!({ "supported": supported, "requested": requested }))
     }
 
     /// `-32021` MissingRequiredClientCapability listing what is missing.

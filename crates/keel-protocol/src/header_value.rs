@@ -18,12 +18,18 @@ const SUFFIX: &str = "?=";
 
 /// Decodes a header value: `=?base64?…?=` is Base64 of UTF-8, anything else is taken as is.
 pub fn decode_header_value(raw: &[u8]) -> Result<String, HeaderValueError> {
-    if !raw.iter().all(|&b| b == b'\t' || (0x20..=0x7e).contains(&b)) {
+    if !raw
+        .iter()
+        .all(|&b| b == b'\t' || (0x20..=0x7e).contains(&b))
+    {
         return Err(HeaderValueError::InvalidCharacters);
     }
     // Checked above: all bytes are ASCII.
     let text = std::str::from_utf8(raw).map_err(|_| HeaderValueError::InvalidCharacters)?;
-    match text.strip_prefix(PREFIX).and_then(|t| t.strip_suffix(SUFFIX)) {
+    match text
+        .strip_prefix(PREFIX)
+        .and_then(|t| t.strip_suffix(SUFFIX))
+    {
         Some(encoded) => {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(encoded)
@@ -45,9 +51,18 @@ mod tests {
 
     #[test]
     fn spec_examples_decode() {
-        assert_eq!(decode_header_value(b"=?base64?SGVsbG8sIOS4lueVjA==?=").unwrap(), "Hello, 世界");
-        assert_eq!(decode_header_value(b"=?base64?IHBhZGRlZCA=?=").unwrap(), " padded ");
-        assert_eq!(decode_header_value(b"=?base64?bGluZTEKbGluZTI=?=").unwrap(), "line1\nline2");
+        assert_eq!(
+            decode_header_value(b"=?base64?SGVsbG8sIOS4lueVjA==?=").unwrap(),
+            "Hello, 世界"
+        );
+        assert_eq!(
+            decode_header_value(b"=?base64?IHBhZGRlZCA=?=").unwrap(),
+            " padded "
+        );
+        assert_eq!(
+            decode_header_value(b"=?base64?bGluZTEKbGluZTI=?=").unwrap(),
+            "line1\nline2"
+        );
         assert_eq!(
             decode_header_value(b"=?base64?PT9iYXNlNjQ/bGl0ZXJhbD89?=").unwrap(),
             "=?base64?literal?="
@@ -56,7 +71,13 @@ mod tests {
 
     #[test]
     fn rejects_control_characters_and_bad_base64() {
-        assert_eq!(decode_header_value(b"a\nb"), Err(HeaderValueError::InvalidCharacters));
-        assert_eq!(decode_header_value(b"=?base64?!!!?="), Err(HeaderValueError::InvalidBase64));
+        assert_eq!(
+            decode_header_value(b"a\nb"),
+            Err(HeaderValueError::InvalidCharacters)
+        );
+        assert_eq!(
+            decode_header_value(b"=?base64?!!!?="),
+            Err(HeaderValueError::InvalidBase64)
+        );
     }
 }

@@ -152,7 +152,10 @@ impl<'a> Message<'a> {
         if first == Some(&b'[') {
             // Still parse, so malformed JSON reports as a parse error first.
             serde_json::from_slice::<&RawValue>(bytes).map_err(DecodeError::Parse)?;
-            return Err(DecodeError::Invalid { id: None, reason: "batch requests are not supported" });
+            return Err(DecodeError::Invalid {
+                id: None,
+                reason: "batch requests are not supported",
+            });
         }
         let env: Envelope<'a> = serde_json::from_slice(bytes).map_err(DecodeError::Parse)?;
         let id = match env.id {
@@ -168,12 +171,18 @@ impl<'a> Message<'a> {
             },
         };
         if env.jsonrpc.as_deref() != Some("2.0") {
-            return Err(DecodeError::Invalid { id, reason: "jsonrpc must be \"2.0\"" });
+            return Err(DecodeError::Invalid {
+                id,
+                reason: "jsonrpc must be \"2.0\"",
+            });
         }
         if let Some(params) = env.params {
             let p = params.get().as_bytes().first();
             if p != Some(&b'{') && p != Some(&b'[') {
-                return Err(DecodeError::Invalid { id, reason: "params must be an object" });
+                return Err(DecodeError::Invalid {
+                    id,
+                    reason: "params must be an object",
+                });
             }
         }
         match (env.method, &id) {
@@ -201,7 +210,10 @@ impl<'a> Message<'a> {
                 result: env.result,
                 error: env.error,
             }),
-            (None, _) => Err(DecodeError::Invalid { id, reason: "missing method" }),
+            (None, _) => Err(DecodeError::Invalid {
+                id,
+                reason: "missing method",
+            }),
         }
     }
 }
@@ -247,22 +259,39 @@ fn to_vec(value: &impl Serialize) -> Vec<u8> {
 
 /// Encodes a success response.
 pub fn encode_result(id: &RequestId, result: &impl Serialize) -> Vec<u8> {
-    to_vec(&ResultOut { jsonrpc: "2.0", id, result })
+    to_vec(&ResultOut {
+        jsonrpc: "2.0",
+        id,
+        result,
+    })
 }
 
 /// Encodes an error response; `id` is `null` when the request's id could not be read.
 pub fn encode_error(id: Option<&RequestId>, error: &RpcError) -> Vec<u8> {
-    to_vec(&ErrorOut { jsonrpc: "2.0", id, error })
+    to_vec(&ErrorOut {
+        jsonrpc: "2.0",
+        id,
+        error,
+    })
 }
 
 /// Encodes a notification.
 pub fn encode_notification(method: &str, params: Option<&impl Serialize>) -> Vec<u8> {
-    to_vec(&NotificationOut { jsonrpc: "2.0", method, params })
+    to_vec(&NotificationOut {
+        jsonrpc: "2.0",
+        method,
+        params,
+    })
 }
 
 /// Encodes a server-to-client request.
 pub fn encode_request(id: &RequestId, method: &str, params: &impl Serialize) -> Vec<u8> {
-    to_vec(&RequestOut { jsonrpc: "2.0", id, method, params })
+    to_vec(&RequestOut {
+        jsonrpc: "2.0",
+        id,
+        method,
+        params,
+    })
 }
 
 #[cfg(test)]
@@ -277,8 +306,8 @@ mod tests {
         assert_eq!(m.kind, MessageKind::Request);
         assert_eq!(m.id, Some(RequestId::Number(7)));
         assert_eq!(m.method, "tools/list");
-        let n = Message::decode(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
-            .unwrap();
+        let n =
+            Message::decode(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).unwrap();
         assert_eq!(n.kind, MessageKind::Notification);
         let r = Message::decode(br#"{"jsonrpc":"2.0","id":"s1","result":{}}"#).unwrap();
         assert_eq!(r.kind, MessageKind::Response);
@@ -315,8 +344,8 @@ mod tests {
         assert_eq!(e.to_rpc_error().code, ErrorCode::INVALID_REQUEST);
         let e = Message::decode(br#"{"jsonrpc":"2.0","id":null,"method":"x"}"#).unwrap_err();
         assert_eq!(e.to_rpc_error().code, ErrorCode::INVALID_REQUEST);
-        let e = Message::decode(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":5}"#)
-            .unwrap_err();
+        let e =
+            Message::decode(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":5}"#).unwrap_err();
         assert_eq!(e.to_rpc_error().code, ErrorCode::INVALID_REQUEST);
         let e = Message::decode(br#"[{"jsonrpc":"2.0","id":1,"method":"x"}]"#).unwrap_err();
         assert_eq!(e.to_rpc_error().code, ErrorCode::INVALID_REQUEST);

@@ -25,8 +25,13 @@ pub enum Era {
 }
 
 /// Every revision served, newest first, as `UnsupportedProtocolVersion` lists them.
-pub const SUPPORTED_VERSIONS: [&str; 5] =
-    ["2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+pub const SUPPORTED_VERSIONS: [&str; 5] = [
+    "2026-07-28",
+    "2025-11-25",
+    "2025-06-18",
+    "2025-03-26",
+    "2024-11-05",
+];
 
 impl ProtocolVersion {
     /// The newest legacy revision, offered when a client asks for one Keel does not know.
@@ -59,7 +64,11 @@ impl ProtocolVersion {
 
     /// The era of this revision.
     pub fn era(self) -> Era {
-        if self >= Self::V2026_07_28 { Era::Modern } else { Era::Legacy }
+        if self >= Self::V2026_07_28 {
+            Era::Modern
+        } else {
+            Era::Legacy
+        }
     }
 
     /// Whether results carry `structuredContent` / `outputSchema` (2025-06-18 and later).
