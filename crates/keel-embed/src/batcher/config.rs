@@ -18,7 +18,7 @@ pub struct BatcherConfig {
     /// model's maximum length.
     pub token_budget: usize,
     /// Longest a queued text waits for its batch to fill once a batch is running
-    /// (default 3 ms). See the policy in the module docs of [`crate::Batcher`].
+    /// (default 3 ms). See the dispatch policy on [`crate::Batcher`].
     pub flush_deadline: Duration,
     /// Most texts admitted and not yet answered; beyond it requests fail with
     /// [`EmbedError::Overloaded`] (default 1024). Also the largest request accepted.

@@ -46,6 +46,23 @@ use crate::model::Model;
 
 /// The shared front of an embedding model: queues, batches and answers requests.
 ///
+/// Requests are admitted into a bounded queue (counted in texts; full means
+/// [`EmbedError::Overloaded`] at once), tokenized on the batcher's tokenizer threads, then
+/// grouped into batches whose padded size (longest text × texts) stays within
+/// [`BatcherConfig::token_budget`], texts of similar length together, and run on the
+/// inference threads. Nothing blocking runs on the async runtime.
+///
+/// When a batch leaves, with an inference thread free:
+/// - at once if the queue holds a full batch (budget or `max_batch_size` reached), so
+///   a deep queue is served in the largest batches;
+/// - at once if nothing is running and as many requests are queued as the last batch
+///   served (one if that was longer than `flush_deadline` ago), so a lone caller never
+///   waits, while callers in lock step are gathered into one batch;
+/// - otherwise when its oldest text has waited `flush_deadline`.
+///
+/// With [`BatcherConfig::batching`] off, each request runs alone. A caller that drops
+/// its future abandons its texts; those not yet running are skipped.
+///
 /// Cheap to clone; all clones share one queue and one set of threads, which stop when
 /// the last clone is dropped.
 pub struct Batcher<M: EmbeddingModel = Model> {
