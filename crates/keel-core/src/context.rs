@@ -18,6 +18,19 @@ pub enum Outbound {
     Request(Vec<u8>),
 }
 
+/// A change clients may subscribe to (`subscriptions/listen`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListChange {
+    /// The tool list changed.
+    Tools,
+    /// The prompt list changed.
+    Prompts,
+    /// The resource list changed.
+    Resources,
+    /// A resource's contents changed.
+    ResourceUpdated(String),
+}
+
 /// Syslog severities, as MCP's `LoggingLevel`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LogLevel {
@@ -117,6 +130,14 @@ pub(crate) enum InputSource {
     Retry(Map<String, Value>),
     /// Legacy: a server-to-client request on the session.
     Session(Arc<Session>),
+    /// A task: answers arrive through `tasks/update`; `inline` holds answers the creating
+    /// request carried (multi round-trip before the task existed).
+    Task {
+        /// The task.
+        task: Arc<crate::tasks::Task>,
+        /// Answers from the creating request.
+        inline: Map<String, Value>,
+    },
     /// No way to ask (stateless legacy request).
     None,
 }
@@ -131,6 +152,7 @@ pub(crate) struct ContextInner {
     pub(crate) input: InputSource,
     pub(crate) caps: ClientCaps,
     pub(crate) related_task: Option<String>,
+    pub(crate) changes: Option<tokio::sync::broadcast::Sender<ListChange>>,
 }
 
 /// A request's context, handed to every tool, resource and prompt handler. Cheap to clone.
@@ -153,7 +175,16 @@ impl Context {
                 input: InputSource::None,
                 caps: ClientCaps::default(),
                 related_task: None,
+                changes: None,
             }),
+        }
+    }
+
+    /// Tells subscribed clients that a list or resource changed.
+    pub fn notify_changed(&self, change: ListChange) {
+        if let Some(tx) = &self.inner.changes {
+            // No receiver means no subscriber: nothing to tell.
+            let _ = tx.send(change);
         }
     }
 
@@ -277,10 +308,51 @@ impl Context {
                     }
                 }
             }
+            InputSource::Task { task, inline } => {
+                if let Some(answer) = inline.get(key) {
+                    return Ok(answer.clone());
+                }
+                let rx = task.await_input(key, json!({ "method": method, "params": params }));
+                tokio::select! {
+                    answer = rx => answer.map_err(|_| ToolError::Cancelled),
+                    () = self.inner.cancel.cancelled() => {
+                        task.forget_input(key);
+                        Err(ToolError::Cancelled)
+                    }
+                }
+            }
             InputSource::None => Err(ToolError::failed(format!(
                 "{method} needs a session: initialize one, or use protocol 2026-07-28"
             ))),
         }
+    }
+
+    /// Like [`Context::ask`], but a task-capable tool asks within the request that would
+    /// create the task: the client answers by retrying, and the task starts afterwards.
+    pub async fn ask_inline(
+        &self,
+        key: &str,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, ToolError> {
+        if let InputSource::Task { inline, .. } = &self.inner.input {
+            if !self.inner.caps.allows(method) {
+                return Err(ToolError::Protocol(
+                    keel_protocol::RpcError::missing_capability(
+                        json!({ capability_name(method): {} }),
+                    ),
+                ));
+            }
+            return match inline.get(key) {
+                Some(answer) => Ok(answer.clone()),
+                None => {
+                    let mut requests = Map::new();
+                    requests.insert(key.into(), json!({ "method": method, "params": params }));
+                    Err(ToolError::InputRequired(requests))
+                }
+            };
+        }
+        self.ask(key, method, params).await
     }
 
     /// Form-mode elicitation: returns the client's `ElicitResult`.

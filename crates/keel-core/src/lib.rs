@@ -16,10 +16,11 @@ mod request_state;
 mod resource;
 mod schema;
 mod session;
+mod tasks;
 mod tool;
 
 pub use content::{CallToolResult, Content};
-pub use context::{ClientCaps, Context, LogLevel, Outbound};
+pub use context::{ClientCaps, Context, ListChange, LogLevel, Outbound};
 pub use dispatch::{
     DispatchSettings, Dispatcher, Opening, ParsedRequest, Reply, RequestEnv, ServerInfo,
     check_modern_meta,
@@ -33,6 +34,7 @@ pub use resource::{
 };
 pub use schema::SchemaError;
 pub use session::{MemorySessionStore, Session, SessionId, SessionStore, StoreFuture};
+pub use tasks::{Task, TaskStore};
 pub use tool::{
     Annotations, BoxFuture, TaskSupport, Tool, ToolBuilder, ToolCall, ToolDefinition, ToolHandler,
     ToolService, Workload,

@@ -1,17 +1,19 @@
-//! `tools/call`: arguments, multi round-trip input, the tool service stack, and how each
-//! outcome is reported.
+//! `tools/call`: arguments, multi round-trip input, tasks, the tool service stack, and how
+//! each outcome is reported.
 
-use std::sync::Arc;
+use std::{future::Future, pin::Pin, sync::Arc, task::Poll};
 
 use keel_protocol::{Era, RequestId, RpcError, methods};
 use serde_json::{Map, Value, json};
 use tower::{ServiceExt, service_fn, util::BoxCloneSyncService};
 
-use super::{Dispatcher, ParsedRequest, Reply, RequestEnv};
+use super::{Dispatcher, ParsedRequest, Reply, RequestEnv, task_methods::tasks_capability_missing};
 use crate::{
-    CallToolResult, ToolCall, ToolError, ToolService, context::InputSource,
-    request_state::request_digest,
+    CallToolResult, TaskSupport, ToolCall, ToolError, ToolService, context::InputSource,
+    request_state::request_digest, tasks::TaskStatus,
 };
+
+type CallFuture = Pin<Box<dyn Future<Output = Result<CallToolResult, ToolError>> + Send>>;
 
 impl Dispatcher {
     /// The innermost tool service: checks arguments against the tool's schema, then runs it.
@@ -52,18 +54,54 @@ impl Dispatcher {
             }
         };
         let modern = env.version.era() == Era::Modern;
+        let as_task = modern
+            && tool.definition.task_support != TaskSupport::Forbidden
+            && Self::client_caps(&req, &env).tasks;
+        if modern && !as_task && tool.definition.task_support == TaskSupport::Required {
+            return Reply::error(Some(id), &tasks_capability_missing());
+        }
         let digest = modern.then(|| request_digest(methods::TOOLS_CALL, name, Some(&arguments)));
-        let input = match (&digest, &env.session) {
-            (Some(d), _) => match self.gathered_answers(&req, d) {
-                Ok(answers) => InputSource::Retry(answers),
+        let answers = match &digest {
+            Some(d) => match self.gathered_answers(&req, d) {
+                Ok(a) => a,
                 Err(e) => return Reply::error(Some(id), &e),
             },
+            None => Map::new(),
+        };
+        if as_task {
+            let cancel = tokio_util::sync::CancellationToken::new();
+            let task = self.tasks.prepare(cancel.clone());
+            let input = InputSource::Task {
+                task: Arc::clone(&task),
+                inline: answers.clone(),
+            };
+            let context = self.context(&req, &env, cancel, input);
+            let mut call: CallFuture = Box::pin(self.tools.clone().oneshot(ToolCall {
+                tool,
+                arguments,
+                context,
+            }));
+            // One poll decides: input asked within the request, an immediate result, or a task.
+            let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
+            if let Poll::Ready(outcome) = first {
+                return self.report(id, outcome, &env, digest, answers);
+            }
+            self.tasks.publish(Arc::clone(&task));
+            let token = task.cancel_token();
+            let running = Arc::clone(&task);
+            tokio::spawn(async move {
+                let status = tokio::select! {
+                    outcome = call => task_status(outcome),
+                    () = token.cancelled() => TaskStatus::Cancelled,
+                };
+                running.finish(status);
+            });
+            return self.reply_ok(id, task.created(self.tasks.ttl()), env.version, false);
+        }
+        let input = match (&digest, &env.session) {
+            (Some(_), _) => InputSource::Retry(answers.clone()),
             (None, Some(s)) => InputSource::Session(Arc::clone(s)),
             (None, None) => InputSource::None,
-        };
-        let answers_so_far = match &input {
-            InputSource::Retry(a) => a.clone(),
-            _ => Map::new(),
         };
         let cancel = env.cancel.clone();
         let _tracked = env
@@ -79,23 +117,37 @@ impl Dispatcher {
             r = self.tools.clone().oneshot(call) => r,
             () = cancel.cancelled() => Err(ToolError::Cancelled),
         };
+        self.report(id, outcome, &env, digest, answers)
+    }
+
+    /// Turns a tool outcome into the reply of the request.
+    fn report(
+        &self,
+        id: &RequestId,
+        outcome: Result<CallToolResult, ToolError>,
+        env: &RequestEnv,
+        digest: Option<String>,
+        answers: Map<String, Value>,
+    ) -> Reply {
         let result = match outcome {
             Ok(r) => r,
             Err(ToolError::InvalidArguments(m)) => {
                 CallToolResult::error(format!("Invalid arguments: {m}"))
             }
             Err(ToolError::Failed(m)) => CallToolResult::error(m),
-            Err(ToolError::InputRequired(requests)) if modern => {
-                let state = self.state.seal(digest.unwrap_or_default(), answers_so_far);
-                let mut m = Map::new();
-                m.insert("resultType".into(), json!("input_required"));
-                m.insert("inputRequests".into(), Value::Object(requests));
-                m.insert("requestState".into(), json!(state));
-                return self.reply_ok(id, m, env.version, false);
-            }
-            Err(ToolError::InputRequired(_)) => CallToolResult::error(
-                "this tool needs input from the client, which this request cannot carry",
-            ),
+            Err(ToolError::InputRequired(requests)) => match digest {
+                Some(d) => {
+                    return self.reply_ok(
+                        id,
+                        self.input_required(d, answers, requests),
+                        env.version,
+                        false,
+                    );
+                }
+                None => CallToolResult::error(
+                    "this tool needs input from the client, which this request cannot carry",
+                ),
+            },
             Err(ToolError::Cancelled) => return Reply::default(),
             Err(ToolError::Protocol(e)) => return Reply::error(Some(id), &e),
             Err(ToolError::Rejected(r)) => return Reply::error(Some(id), &r.to_rpc_error()),
@@ -107,9 +159,24 @@ impl Dispatcher {
         self.reply_ok(id, obj, env.version, false)
     }
 
+    /// An `input_required` result whose `requestState` carries the answers gathered so far.
+    pub(super) fn input_required(
+        &self,
+        digest: String,
+        answers: Map<String, Value>,
+        requests: Map<String, Value>,
+    ) -> Map<String, Value> {
+        let state = self.state.seal(digest, answers);
+        let mut m = Map::new();
+        m.insert("resultType".into(), json!("input_required"));
+        m.insert("inputRequests".into(), Value::Object(requests));
+        m.insert("requestState".into(), json!(state));
+        m
+    }
+
     /// Answers from earlier rounds (in the verified `requestState`) plus this round's
     /// `inputResponses`.
-    fn gathered_answers(
+    pub(super) fn gathered_answers(
         &self,
         req: &ParsedRequest,
         digest: &str,
@@ -123,10 +190,35 @@ impl Dispatcher {
             Some(_) => return Err(RpcError::invalid_params("requestState must be a string")),
         };
         match req.params.get("inputResponses") {
-            None | Some(Value::Null) => {}
-            Some(Value::Object(r)) => answers.extend(r.iter().map(|(k, v)| (k.clone(), v.clone()))),
+            None => {}
+            Some(Value::Object(r)) => {
+                for (k, v) in r {
+                    if !v.is_object() {
+                        return Err(RpcError::invalid_params(format!(
+                            "inputResponses.{k} must be an object"
+                        )));
+                    }
+                    answers.insert(k.clone(), v.clone());
+                }
+            }
             Some(_) => return Err(RpcError::invalid_params("inputResponses must be an object")),
         }
         Ok(answers)
+    }
+}
+
+fn task_status(outcome: Result<CallToolResult, ToolError>) -> TaskStatus {
+    match outcome {
+        Ok(r) => TaskStatus::Completed(r.into_object()),
+        Err(ToolError::InvalidArguments(m)) => TaskStatus::Completed(
+            CallToolResult::error(format!("Invalid arguments: {m}")).into_object(),
+        ),
+        Err(ToolError::Failed(m)) => TaskStatus::Completed(CallToolResult::error(m).into_object()),
+        Err(ToolError::Cancelled) => TaskStatus::Cancelled,
+        Err(ToolError::InputRequired(_)) => TaskStatus::Failed(RpcError::invalid_params(
+            "the task asked for input it cannot receive",
+        )),
+        Err(ToolError::Protocol(e)) => TaskStatus::Failed(e),
+        Err(ToolError::Rejected(r)) => TaskStatus::Failed(r.to_rpc_error()),
     }
 }

@@ -119,6 +119,7 @@ impl Dispatcher {
                 input,
                 caps: Self::client_caps(req, env),
                 related_task: None,
+                changes: Some(self.changes.clone()),
             }),
         }
     }
@@ -180,13 +181,34 @@ impl Dispatcher {
                 )));
             }
         }
-        let cx = self.context(req, env, env.cancel.clone(), InputSource::None);
-        match (prompt.get)(args, cx)
-            .await
-            .map_err(|e| handler_error(e, "prompt"))?
-        {
-            Value::Object(m) => Ok(m),
-            _ => Err(RpcError::internal("prompt handler returned a non-object")),
+        let modern = env.version.era() == Era::Modern;
+        let digest = modern.then(|| {
+            crate::request_state::request_digest(
+                keel_protocol::methods::PROMPTS_GET,
+                name,
+                Some(&Value::Object(args.clone())),
+            )
+        });
+        let (input, answers) = match &digest {
+            Some(d) => {
+                let answers = self.gathered_answers(req, d)?;
+                (InputSource::Retry(answers.clone()), answers)
+            }
+            None => (
+                env.session
+                    .clone()
+                    .map_or(InputSource::None, InputSource::Session),
+                Map::new(),
+            ),
+        };
+        let cx = self.context(req, env, env.cancel.clone(), input);
+        match (prompt.get)(args, cx).await {
+            Ok(Value::Object(m)) => Ok(m),
+            Ok(_) => Err(RpcError::internal("prompt handler returned a non-object")),
+            Err(ToolError::InputRequired(requests)) if digest.is_some() => {
+                Ok(self.input_required(digest.unwrap_or_default(), answers, requests))
+            }
+            Err(e) => Err(handler_error(e, "prompt")),
         }
     }
 

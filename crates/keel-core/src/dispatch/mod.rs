@@ -5,6 +5,7 @@ mod call;
 mod lists;
 mod request;
 mod session_methods;
+mod task_methods;
 
 use std::{sync::Arc, time::Duration};
 
@@ -104,6 +105,8 @@ pub struct Dispatcher {
     pub(crate) state: RequestStateCodec,
     pub(crate) info: ServerInfo,
     pub(crate) settings: DispatchSettings,
+    pub(crate) tasks: crate::TaskStore,
+    pub(crate) changes: tokio::sync::broadcast::Sender<crate::ListChange>,
     server_meta: Value,
     in_flight: DashMap<(u128, RequestId), CancellationToken>,
 }
@@ -127,6 +130,8 @@ impl Dispatcher {
             state,
             info,
             settings,
+            tasks: crate::TaskStore::new(Duration::from_secs(300)),
+            changes: tokio::sync::broadcast::channel(64).0,
             server_meta,
             in_flight: DashMap::new(),
         }
@@ -190,6 +195,9 @@ impl Dispatcher {
             }
             (methods::DISCOVER, Era::Modern) => Ok(self.discover()),
             (methods::SUBSCRIPTIONS_LISTEN, Era::Modern) => self.listen(&req, &env).await,
+            (methods::TASKS_GET | methods::TASKS_UPDATE | methods::TASKS_CANCEL, Era::Modern) => {
+                self.task_method(&req, &env)
+            }
             (m, _) => Err(RpcError::method_not_found(m)),
         };
         match outcome {

@@ -10,7 +10,7 @@ use keel_protocol::{
 use serde_json::{Map, Value, json};
 
 use super::{Dispatcher, ParsedRequest, Reply, RequestEnv};
-use crate::{ClientCaps, LogLevel, Outbound};
+use crate::{ClientCaps, ListChange, LogLevel, Outbound};
 
 impl Dispatcher {
     fn capabilities(&self, version: ProtocolVersion) -> Value {
@@ -91,8 +91,8 @@ impl Dispatcher {
         m
     }
 
-    /// Acknowledges the filter, then holds the stream open until the client goes away.
-    /// The registry is immutable, so no list ever changes while a listener waits.
+    /// Acknowledges the filter, then forwards the changes it selects until the client goes
+    /// away; on shutdown the stream ends with an empty result.
     pub(super) async fn listen(
         &self,
         req: &ParsedRequest,
@@ -108,16 +108,58 @@ impl Dispatcher {
                 "this transport cannot hold a subscription stream",
             ));
         };
+        let mut changes = self.changes.subscribe();
         let subscription = req.id.as_ref().map(|i| json!(i)).unwrap_or(Value::Null);
-        let params = json!({
-            "notifications": filter,
-            "_meta": { meta::SUBSCRIPTION_ID: subscription },
-        });
+        let tag = json!({ meta::SUBSCRIPTION_ID: subscription });
+        let params = json!({ "notifications": filter, "_meta": tag });
         let ack = encode_notification(methods::SUBSCRIPTIONS_ACKNOWLEDGED, Some(&params));
         if tx.send(Outbound::Notification(ack)).is_err() {
             return Err(RpcError::internal("subscription stream closed"));
         }
-        env.cancel.cancelled().await;
-        Ok(Map::new())
+        let wants = |key: &str| filter.get(key).and_then(Value::as_bool).unwrap_or(false);
+        let watched: Vec<String> = filter
+            .get("resourceSubscriptions")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|u| u.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        loop {
+            let change = tokio::select! {
+                c = changes.recv() => c,
+                () = env.cancel.cancelled() => return Ok(Map::new()),
+            };
+            let (method, extra) = match change {
+                Ok(ListChange::Tools) if wants("toolsListChanged") => {
+                    (methods::TOOLS_LIST_CHANGED, None)
+                }
+                Ok(ListChange::Prompts) if wants("promptsListChanged") => {
+                    (methods::PROMPTS_LIST_CHANGED, None)
+                }
+                Ok(ListChange::Resources) if wants("resourcesListChanged") => {
+                    (methods::RESOURCES_LIST_CHANGED, None)
+                }
+                Ok(ListChange::ResourceUpdated(uri)) if watched.contains(&uri) => {
+                    (methods::RESOURCES_UPDATED, Some(uri))
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(Map::new()),
+            };
+            let mut p = json!({ "_meta": tag });
+            if let Some(uri) = extra {
+                p["uri"] = json!(uri);
+            }
+            if tx
+                .send(Outbound::Notification(encode_notification(
+                    method,
+                    Some(&p),
+                )))
+                .is_err()
+            {
+                return Ok(Map::new());
+            }
+        }
     }
 }
