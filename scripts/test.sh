@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs Keel's whole test suite on a fresh Debian machine: installs what it needs (PostgreSQL,
+# Redis, Node 22, the MCP conformance suite, the embedding model), then formatting, lints,
+# unit / service / end-to-end tests and both conformance suites.
+# Caches (cargo target dir, node, model) live under ${KEEL_CACHE:-~/.cache/keel}.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export KEEL_CACHE=${KEEL_CACHE:-$HOME/.cache/keel}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$KEEL_CACHE/target}
+mkdir -p "$KEEL_CACHE"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "system packages"
+need=()
+command -v redis-server >/dev/null || need+=(redis-server)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v python3 >/dev/null || need+=(python3 python3-pip)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+step "embedding model"
+export KEEL_MODEL_DIR=${KEEL_MODEL_DIR:-$KEEL_CACHE/models/all-minilm-l6-v2}
+if [ -x crates/keel-embed/fetch-model.sh ] || [ -f crates/keel-embed/fetch-model.sh ]; then
+  bash crates/keel-embed/fetch-model.sh "$KEEL_MODEL_DIR"
+fi
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "unit, service and end-to-end tests"
+cargo test --workspace
+
+step "MCP conformance suites"
+bash scripts/conformance.sh
