@@ -1,0 +1,15 @@
+//! Fuzzes the message decoder and request parsing: arbitrary bytes must never panic.
+#![no_main]
+
+use keel_core::ParsedRequest;
+use keel_protocol::Message;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(message) = Message::decode(data) {
+        if let Ok(req) = ParsedRequest::from_message(&message) {
+            let _ = req.opening();
+            let _ = req.target_name();
+        }
+    }
+});
