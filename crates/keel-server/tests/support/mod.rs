@@ -1,0 +1,226 @@
+//! Shared helpers of the end-to-end tests: starting the real `keel` binary, building
+//! JSON-RPC messages of both eras, and a deadline that turns a hang into a failure.
+
+// Each test binary compiles this module and uses only part of it.
+#![allow(dead_code)]
+
+use std::{
+    future::Future,
+    net::{Ipv4Addr, SocketAddr, TcpListener},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use serde_json::{Value, json};
+
+/// The modern (stateless) revision.
+pub(crate) const MODERN: &str = "2026-07-28";
+/// The newest legacy (session-based) revision.
+pub(crate) const LATEST_LEGACY: &str = "2025-11-25";
+/// `_meta` key of a modern request's protocol version.
+pub(crate) const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+/// `_meta` key of a modern request's client capabilities.
+pub(crate) const META_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+/// `_meta` key of the server identity in modern results.
+pub(crate) const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+
+/// Environment variables the binary reads; cleared so the caller's shell cannot change
+/// what a test exercises.
+const KEEL_ENV: [&str; 7] = [
+    "KEEL_CONFIG",
+    "KEEL_LISTEN",
+    "KEEL_PATH",
+    "KEEL_SESSION_MODE",
+    "KEEL_STATE_KEY",
+    "KEEL_ALLOWED_HOSTS",
+    "KEEL_LOG",
+];
+
+/// Upper bound on any single wait, so a hung server fails the test instead of hanging it.
+/// Nothing is asserted about how long anything takes.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Awaits `fut`, failing the test with `what` if it never completes.
+pub(crate) async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(DEADLINE, fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("{what}: no outcome within {DEADLINE:?} (server hung?)"),
+    }
+}
+
+/// A `keel` command with a clean environment; `log` becomes `KEEL_LOG`.
+pub(crate) fn keel_command(log: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_keel"));
+    for var in KEEL_ENV {
+        cmd.env_remove(var);
+    }
+    cmd.env("KEEL_LOG", log);
+    cmd
+}
+
+/// The `_meta` every modern request carries.
+pub(crate) fn modern_meta() -> Value {
+    json!({
+        META_VERSION: MODERN,
+        META_CAPABILITIES: {},
+        "io.modelcontextprotocol/clientInfo": { "name": "keel-e2e", "version": "0" },
+    })
+}
+
+/// `params` with the modern `_meta` added.
+pub(crate) fn with_modern_meta(mut params: Value) -> Value {
+    params["_meta"] = modern_meta();
+    params
+}
+
+/// A JSON-RPC request.
+pub(crate) fn request(id: impl Into<Value>, method: &str, params: Value) -> Value {
+    json!({ "jsonrpc": "2.0", "id": id.into(), "method": method, "params": params })
+}
+
+/// A JSON-RPC notification.
+pub(crate) fn notification(method: &str) -> Value {
+    json!({ "jsonrpc": "2.0", "method": method })
+}
+
+/// A legacy `initialize` request asking for `version`.
+pub(crate) fn initialize(id: i64, version: &str) -> Value {
+    request(
+        id,
+        "initialize",
+        json!({
+            "protocolVersion": version,
+            "capabilities": {},
+            "clientInfo": { "name": "keel-e2e", "version": "0" },
+        }),
+    )
+}
+
+/// `tools/call` of `echo` with `text`.
+pub(crate) fn echo_params(text: &str) -> Value {
+    json!({ "name": "echo", "arguments": { "text": text } })
+}
+
+/// The text of a successful `echo` result, checking its shape on the way.
+pub(crate) fn echoed_text(result: &Value) -> &str {
+    assert_ne!(result["isError"], json!(true), "echo failed: {result}");
+    let content = result["content"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no content array in {result}"));
+    assert_eq!(content.len(), 1, "one content block expected: {result}");
+    assert_eq!(
+        content[0]["type"], "text",
+        "text content expected: {result}"
+    );
+    content[0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("content text is not a string: {result}"))
+}
+
+/// Asserts `message` is a JSON-RPC error response with `code` and `id`; returns the error
+/// object.
+pub(crate) fn expect_error<'a>(message: &'a Value, code: i64, id: &Value) -> &'a Value {
+    assert_eq!(message["jsonrpc"], "2.0", "not JSON-RPC 2.0: {message}");
+    assert!(
+        message.get("result").is_none(),
+        "error expected, got a result: {message}"
+    );
+    assert_eq!(
+        message["error"]["code"], code,
+        "wrong error code: {message}"
+    );
+    assert!(
+        message["error"]["message"].is_string(),
+        "error without message: {message}"
+    );
+    assert_eq!(
+        message.get("id"),
+        Some(id),
+        "wrong or missing id: {message}"
+    );
+    &message["error"]
+}
+
+/// Asserts `message` is a JSON-RPC result response with `id`; returns the result.
+pub(crate) fn expect_result<'a>(message: &'a Value, id: &Value) -> &'a Value {
+    assert_eq!(message["jsonrpc"], "2.0", "not JSON-RPC 2.0: {message}");
+    assert!(
+        message.get("error").is_none(),
+        "result expected, got an error: {message}"
+    );
+    assert_eq!(message.get("id"), Some(id), "wrong id: {message}");
+    message
+        .get("result")
+        .unwrap_or_else(|| panic!("no result in {message}"))
+}
+
+/// A `keel serve` process on a loopback port, killed when dropped.
+pub(crate) struct KeelHttp {
+    child: Child,
+    /// The port it listens on.
+    pub(crate) port: u16,
+    /// `http://127.0.0.1:{port}/mcp`.
+    pub(crate) url: String,
+}
+
+impl KeelHttp {
+    /// Starts `keel serve` on a free loopback port and waits until it accepts connections.
+    pub(crate) async fn start() -> Self {
+        // Another process may take the port between probing and binding; then the server
+        // exits and we try a fresh port.
+        for _ in 0..5 {
+            let port = free_port();
+            let child = keel_command("error")
+                .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("spawn keel");
+            let mut server = Self {
+                child,
+                port,
+                url: format!("http://127.0.0.1:{port}/mcp"),
+            };
+            if within("keel to accept connections", server.accepting()).await {
+                return server;
+            }
+        }
+        panic!("keel serve exited before accepting connections, five times");
+    }
+
+    /// Polls until the port accepts (true) or the process exits (false).
+    async fn accepting(&mut self) -> bool {
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll keel") {
+                eprintln!("keel serve exited early: {status}");
+                return false;
+            }
+            if tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, self.port))
+                .await
+                .is_ok()
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Whether the process is still running.
+    pub(crate) fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("poll keel").is_none()
+    }
+}
+
+impl Drop for KeelHttp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let listener =
+        TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).expect("bind probe port");
+    listener.local_addr().expect("probe port address").port()
+}
