@@ -30,9 +30,11 @@ impl Dispatcher {
     pub(super) async fn call_tool(
         &self,
         id: &RequestId,
-        req: ParsedRequest,
+        mut req: ParsedRequest,
         env: RequestEnv,
     ) -> Reply {
+        // Taken out of the params, not cloned: arguments can be large.
+        let arguments = req.params.remove("arguments");
         let name = match req.required_str("name") {
             Ok(n) => n,
             Err(e) => return Reply::error(Some(id), &e),
@@ -43,9 +45,9 @@ impl Dispatcher {
                 &RpcError::invalid_params(format!("Unknown tool: {name}")),
             );
         };
-        let arguments = match req.params.get("arguments") {
+        let arguments = match arguments {
             None | Some(Value::Null) => Value::Object(Map::new()),
-            Some(a @ Value::Object(_)) => a.clone(),
+            Some(a @ Value::Object(_)) => a,
             Some(_) => {
                 return Reply::error(
                     Some(id),

@@ -126,7 +126,7 @@ async fn post(app: &AppState, headers: &HeaderMap, body: Body) -> Response {
         .meta()
         .is_some_and(|m| m.contains_key(meta::PROTOCOL_VERSION));
     let modern = match header_version {
-        Some(v) => !is_legacy_version(v),
+        Some(v) => !is_legacy_version(v) || body_modern,
         None => body_modern && req.method != methods::INITIALIZE,
     };
     if modern {
