@@ -1,0 +1,34 @@
+//! The admission layer.
+
+use tower::Layer;
+
+use super::{AdmissionLimits, AdmissionService, AdmissionState};
+
+/// Wraps services with [`AdmissionService`]; every service it makes shares one
+/// [`AdmissionState`].
+#[derive(Clone)]
+pub struct AdmissionLayer {
+    state: AdmissionState,
+}
+
+impl AdmissionLayer {
+    /// A layer with fresh state for `limits`.
+    pub fn new(limits: &AdmissionLimits) -> Self {
+        Self {
+            state: AdmissionState::new(limits),
+        }
+    }
+
+    /// The shared state, for gauges (hand a clone to [`Metrics`](crate::Metrics)).
+    pub fn state(&self) -> &AdmissionState {
+        &self.state
+    }
+}
+
+impl<S> Layer<S> for AdmissionLayer {
+    type Service = AdmissionService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AdmissionService::new(inner, self.state.clone())
+    }
+}

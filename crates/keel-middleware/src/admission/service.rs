@@ -1,0 +1,56 @@
+//! The admission service: takes a permit of the call's workload class around the inner call.
+
+use std::task::{Context, Poll};
+
+use keel_core::{CallToolResult, ToolCall, ToolError};
+use tower::Service;
+
+use super::{
+    future::AdmissionFuture,
+    state::{AdmissionState, Admit},
+};
+
+/// Admits each call by its tool's workload class: runs it at once if a permit is free,
+/// queues it if the class's queue has room, sheds it with [`Overloaded`](crate::Overloaded)
+/// otherwise.
+#[derive(Clone)]
+pub struct AdmissionService<S> {
+    inner: S,
+    state: AdmissionState,
+}
+
+impl<S> AdmissionService<S> {
+    /// Wraps `inner` with shared admission state.
+    pub fn new(inner: S, state: AdmissionState) -> Self {
+        Self { inner, state }
+    }
+
+    /// The shared admission state (gauges).
+    pub fn state(&self) -> &AdmissionState {
+        &self.state
+    }
+}
+
+impl<S> Service<ToolCall> for AdmissionService<S>
+where
+    S: Service<ToolCall, Response = CallToolResult, Error = ToolError> + Clone,
+{
+    type Response = CallToolResult;
+    type Error = ToolError;
+    type Future = AdmissionFuture<S>;
+
+    /// Always ready: admission sheds instead of exerting backpressure, because the class
+    /// (and so the semaphore to wait on) is only known once the call is seen. The inner
+    /// service's readiness is awaited inside the future, after a permit is held.
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, call: ToolCall) -> Self::Future {
+        match self.state.admit(call.tool.definition.workload) {
+            Admit::Now(permit) => AdmissionFuture::running(permit, self.inner.clone(), call),
+            Admit::Queued(wait) => AdmissionFuture::queued(wait, self.inner.clone(), call),
+            Admit::Shed(overloaded) => AdmissionFuture::shed(overloaded.into()),
+        }
+    }
+}

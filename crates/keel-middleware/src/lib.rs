@@ -1,0 +1,25 @@
+//! Keel's tower layers around tool calls, each in its own directory:
+//!
+//! - [`admission`](AdmissionLayer): a concurrency limit and a bounded wait queue per
+//!   workload class; sheds with a typed [`Overloaded`] rejection.
+//! - [`metrics`](MetricsLayer): per-tool outcome counters, latency histogram and in-flight
+//!   gauge, rendered by [`Metrics::render`] as Prometheus text.
+//!
+//! The server assembles `metrics(admission(base))` around
+//! `keel_core::Dispatcher::base_tool_service()`, so metrics see rejections and time queueing.
+//!
+//! It is not the error edge: rejections carry their JSON-RPC mapping
+//! ([`keel_core::Rejection`]) and the dispatcher applies it. It knows no HTTP: serving the
+//! rendered text is the server's job.
+#![forbid(unsafe_code)]
+
+mod admission;
+mod metrics;
+#[cfg(test)]
+mod test_support;
+
+pub use admission::{
+    AdmissionFuture, AdmissionLayer, AdmissionLimits, AdmissionService, AdmissionState, Capacity,
+    ClassGauges, InvalidCapacity, MaxQueueWait, Overloaded, QueueDepth, QueueTimeout,
+};
+pub use metrics::{CONTENT_TYPE, Metrics, MetricsFuture, MetricsLayer, MetricsService, Outcome};

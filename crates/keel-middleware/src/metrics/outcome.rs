@@ -1,0 +1,62 @@
+//! How a tool call ended, as metrics count it.
+
+use keel_core::{CallToolResult, ToolError};
+
+/// The outcome label of `keel_tool_calls_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// A normal result.
+    Ok,
+    /// A tool execution error the model sees: an `isError` result, a failure, or
+    /// arguments that did not fit the schema.
+    ToolError,
+    /// A layer refused the call (overload, rate limit, open circuit…).
+    Rejected,
+    /// The call was cancelled, or its future was dropped before it finished.
+    Cancelled,
+    /// The tool reported a JSON-RPC error.
+    ProtocolError,
+    /// The tool asked the client for input first.
+    InputRequired,
+}
+
+impl Outcome {
+    /// Every outcome, in rendering order.
+    pub const ALL: [Self; 6] = [
+        Self::Ok,
+        Self::ToolError,
+        Self::Rejected,
+        Self::Cancelled,
+        Self::ProtocolError,
+        Self::InputRequired,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::ToolError => "tool_error",
+            Self::Rejected => "rejected",
+            Self::Cancelled => "cancelled",
+            Self::ProtocolError => "protocol_error",
+            Self::InputRequired => "input_required",
+        }
+    }
+
+    /// Classifies a finished call.
+    pub fn of(result: &Result<CallToolResult, ToolError>) -> Self {
+        match result {
+            Ok(r) if r.is_error => Self::ToolError,
+            Ok(_) => Self::Ok,
+            Err(ToolError::InvalidArguments(_) | ToolError::Failed(_)) => Self::ToolError,
+            Err(ToolError::Rejected(_)) => Self::Rejected,
+            Err(ToolError::Cancelled) => Self::Cancelled,
+            Err(ToolError::Protocol(_)) => Self::ProtocolError,
+            Err(ToolError::InputRequired(_)) => Self::InputRequired,
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}

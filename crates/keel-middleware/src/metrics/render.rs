@@ -1,0 +1,156 @@
+//! Prometheus text exposition (format 0.0.4) of [`Metrics`].
+
+use std::fmt::{self, Write};
+
+use super::{Metrics, histogram::BUCKETS, outcome::Outcome};
+use crate::ClassGauges;
+
+/// Reads one gauge of a class.
+type Reading = fn(&ClassGauges) -> usize;
+
+/// The `Content-Type` of [`Metrics::render`]'s output.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+impl Metrics {
+    /// Every series in the Prometheus text exposition format, families in a fixed order and
+    /// tools sorted by name.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        // Writing into a String cannot fail.
+        let _ = self
+            .write_tools(&mut out)
+            .and_then(|()| self.write_admission(&mut out));
+        out
+    }
+
+    fn write_tools(&self, out: &mut String) -> fmt::Result {
+        family(
+            out,
+            "keel_tool_calls_total",
+            "counter",
+            "Tool calls by tool, workload class and outcome.",
+        )?;
+        for t in self.tools.iter() {
+            for outcome in Outcome::ALL {
+                writeln!(
+                    out,
+                    "keel_tool_calls_total{{tool=\"{}\",workload=\"{}\",outcome=\"{}\"}} {}",
+                    t.tool_label,
+                    t.workload,
+                    outcome.as_str(),
+                    t.calls(outcome)
+                )?;
+            }
+        }
+        family(
+            out,
+            "keel_tool_call_duration_seconds",
+            "histogram",
+            "Tool call latency, admission queueing included.",
+        )?;
+        for t in self.tools.iter() {
+            let h = t.duration.snapshot();
+            let tool = &t.tool_label;
+            for (&(_, le), count) in BUCKETS.iter().zip(h.cumulative) {
+                writeln!(
+                    out,
+                    "keel_tool_call_duration_seconds_bucket{{tool=\"{tool}\",le=\"{le}\"}} {count}"
+                )?;
+            }
+            let count = h.count();
+            writeln!(
+                out,
+                "keel_tool_call_duration_seconds_bucket{{tool=\"{tool}\",le=\"+Inf\"}} {count}"
+            )?;
+            writeln!(
+                out,
+                "keel_tool_call_duration_seconds_sum{{tool=\"{tool}\"}} {}",
+                h.sum_seconds
+            )?;
+            writeln!(
+                out,
+                "keel_tool_call_duration_seconds_count{{tool=\"{tool}\"}} {count}"
+            )?;
+        }
+        family(
+            out,
+            "keel_tool_calls_in_flight",
+            "gauge",
+            "Tool calls started and not yet finished, admission queueing included.",
+        )?;
+        for t in self.tools.iter() {
+            writeln!(
+                out,
+                "keel_tool_calls_in_flight{{tool=\"{}\"}} {}",
+                t.tool_label,
+                t.in_flight()
+            )?;
+        }
+        Ok(())
+    }
+
+    fn write_admission(&self, out: &mut String) -> fmt::Result {
+        let Some(admission) = &self.admission else {
+            return Ok(());
+        };
+        let classes = admission.snapshot();
+        let gauges: [(&str, &str, Reading); 4] = [
+            (
+                "keel_admission_in_flight",
+                "Calls holding an admission permit, by workload class.",
+                |g| g.in_flight,
+            ),
+            (
+                "keel_admission_queued",
+                "Calls waiting for an admission permit, by workload class.",
+                |g| g.queued,
+            ),
+            (
+                "keel_admission_capacity",
+                "Configured admission permits, by workload class.",
+                |g| g.capacity,
+            ),
+            (
+                "keel_admission_queue_depth",
+                "Configured admission queue depth, by workload class.",
+                |g| g.queue_depth,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            family(out, name, "gauge", help)?;
+            for g in &classes {
+                writeln!(
+                    out,
+                    "{name}{{workload=\"{}\"}} {}",
+                    g.workload.as_str(),
+                    value(g)
+                )?;
+            }
+        }
+        family(
+            out,
+            "keel_admission_rejected_total",
+            "counter",
+            "Calls refused by admission, by workload class and reason.",
+        )?;
+        for g in &classes {
+            let w = g.workload.as_str();
+            writeln!(
+                out,
+                "keel_admission_rejected_total{{workload=\"{w}\",reason=\"queue_full\"}} {}",
+                g.shed_total
+            )?;
+            writeln!(
+                out,
+                "keel_admission_rejected_total{{workload=\"{w}\",reason=\"queue_timeout\"}} {}",
+                g.timed_out_total
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) -> fmt::Result {
+    writeln!(out, "# HELP {name} {help}")?;
+    writeln!(out, "# TYPE {name} {kind}")
+}

@@ -1,0 +1,115 @@
+//! Per-tool series, created once from the fixed tool list and only read afterwards.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use keel_core::ToolDefinition;
+
+use super::{histogram::Histogram, outcome::Outcome};
+
+/// The label used for calls to a tool the table was not built with.
+pub(crate) const UNREGISTERED: &str = "_unregistered";
+
+/// Every series of one tool: counters by outcome, in-flight gauge, latency histogram.
+pub(crate) struct ToolMetrics {
+    /// The `tool` label value, already escaped for the exposition format.
+    pub(crate) tool_label: String,
+    /// The `workload` label value.
+    pub(crate) workload: &'static str,
+    calls: [AtomicU64; Outcome::ALL.len()],
+    in_flight: AtomicUsize,
+    pub(crate) duration: Histogram,
+}
+
+impl ToolMetrics {
+    fn new(name: &str, workload: &'static str) -> Self {
+        Self {
+            tool_label: escape_label_value(name),
+            workload,
+            calls: std::array::from_fn(|_| AtomicU64::new(0)),
+            in_flight: AtomicUsize::new(0),
+            duration: Histogram::new(),
+        }
+    }
+
+    pub(crate) fn started(&self) {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records a finished (or abandoned) call. Every `started` is paired with one `finished`.
+    pub(crate) fn finished(&self, outcome: Outcome, elapsed: Duration) {
+        self.calls[outcome.index()].fetch_add(1, Ordering::Relaxed);
+        self.duration.observe(elapsed);
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn calls(&self, outcome: Outcome) -> u64 {
+        self.calls[outcome.index()].load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    fn is_untouched(&self) -> bool {
+        self.in_flight() == 0 && Outcome::ALL.iter().all(|&o| self.calls(o) == 0)
+    }
+}
+
+/// Name → series, built once. Lookups on the hot path are a read-only hash probe.
+pub(crate) struct ToolTable {
+    by_name: HashMap<String, Arc<ToolMetrics>>,
+    /// The same series sorted by tool name, for deterministic rendering.
+    sorted: Vec<Arc<ToolMetrics>>,
+    /// Catch-all for names not in the registry the table was built from.
+    unregistered: Arc<ToolMetrics>,
+}
+
+impl ToolTable {
+    pub(crate) fn new<'a>(tools: impl IntoIterator<Item = &'a ToolDefinition>) -> Self {
+        let mut by_name = HashMap::new();
+        for t in tools {
+            by_name
+                .entry(t.name.clone())
+                .or_insert_with(|| Arc::new(ToolMetrics::new(&t.name, t.workload.as_str())));
+        }
+        let mut sorted: Vec<_> = by_name.iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(b.0));
+        let sorted = sorted.into_iter().map(|(_, m)| Arc::clone(m)).collect();
+        Self {
+            by_name,
+            sorted,
+            unregistered: Arc::new(ToolMetrics::new(UNREGISTERED, "unknown")),
+        }
+    }
+
+    pub(crate) fn get(&self, name: &str) -> &Arc<ToolMetrics> {
+        self.by_name.get(name).unwrap_or(&self.unregistered)
+    }
+
+    /// Registered tools in name order, then the catch-all if it ever saw a call.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &ToolMetrics> {
+        let extra = (!self.unregistered.is_untouched()).then_some(&*self.unregistered);
+        self.sorted.iter().map(|m| &**m).chain(extra)
+    }
+}
+
+/// Escapes a label value for the text exposition format: `\`, `"` and newline.
+pub(crate) fn escape_label_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
