@@ -36,5 +36,11 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "unit, service and end-to-end tests"
 cargo test --workspace
 
+# The conformance server and the Inspector run on the dev build the tests already made.
+export KEEL_PROFILE=${KEEL_PROFILE:-dev}
+
+step "MCP Inspector CLI over HTTP and stdio"
+bash scripts/inspector.sh
+
 step "MCP conformance suites"
 bash scripts/conformance.sh
