@@ -2,12 +2,15 @@
 
 use std::{sync::Arc, time::Duration};
 
+use axum::routing::get;
 use keel_core::{
     DispatchSettings, Dispatcher, MemorySessionStore, Registry, RequestStateCodec, ServerInfo,
     SessionStore, StateKey, ToolService,
 };
+use keel_middleware::{AdmissionLayer, AdmissionLimits, Metrics};
 use keel_transport::{HttpSettings, OriginPolicy, SessionMode};
 use tokio_util::sync::CancellationToken;
+use tower::{ServiceBuilder, util::BoxCloneSyncService};
 
 use crate::Config;
 
@@ -44,13 +47,36 @@ pub fn build_dispatcher(
 pub struct Server {
     config: Config,
     dispatcher: Arc<Dispatcher>,
+    metrics: Metrics,
+}
+
+/// The default tool stack, outermost first: metrics (sees rejections and queueing time),
+/// admission per workload class, then schema validation and the handler.
+fn tool_stack(registry: &Registry) -> (ToolService, Metrics) {
+    let admission = AdmissionLayer::new(&AdmissionLimits::default());
+    let metrics = Metrics::for_registry(registry).with_admission(admission.state().clone());
+    let stack = ServiceBuilder::new()
+        .layer(metrics.layer())
+        .layer(admission)
+        .service(Dispatcher::base_tool_service());
+    (BoxCloneSyncService::new(stack), metrics)
 }
 
 impl Server {
     /// A server offering `registry`, every tool call going through the default stack.
     pub fn new(config: Config, registry: Registry) -> Self {
-        let dispatcher = build_dispatcher(&config, registry, Dispatcher::base_tool_service());
-        Self { config, dispatcher }
+        let (tools, metrics) = tool_stack(&registry);
+        let dispatcher = build_dispatcher(&config, registry, tools);
+        Self {
+            config,
+            dispatcher,
+            metrics,
+        }
+    }
+
+    /// The metrics of tool calls.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The dispatcher.
@@ -61,7 +87,14 @@ impl Server {
     /// Serves Streamable HTTP until `shutdown` fires; in-flight requests finish first.
     pub async fn serve_http(self, shutdown: CancellationToken) -> std::io::Result<()> {
         let listener = tokio::net::TcpListener::bind(self.config.http.listen).await?;
-        serve_http(listener, &self.config, self.dispatcher, shutdown).await
+        serve_http(
+            listener,
+            &self.config,
+            self.dispatcher,
+            Some(self.metrics),
+            shutdown,
+        )
+        .await
     }
 
     /// Serves stdin/stdout until stdin closes or `shutdown` fires.
@@ -75,6 +108,7 @@ pub async fn serve_http(
     listener: tokio::net::TcpListener,
     config: &Config,
     dispatcher: Arc<Dispatcher>,
+    metrics: Option<Metrics>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let hosts = &config.http.allowed_hosts;
@@ -99,7 +133,22 @@ pub async fn serve_http(
         config.sessions.idle_timeout(),
         shutdown.clone(),
     ));
-    let app = keel_transport::router(dispatcher, settings, &config.http.path);
+    let mut app = keel_transport::router(dispatcher, settings, &config.http.path)
+        .route("/healthz", get(|| async { "ok" }));
+    if let Some(m) = metrics {
+        app = app.route(
+            "/metrics",
+            get(move || {
+                let m = m.clone();
+                async move {
+                    (
+                        [(http::header::CONTENT_TYPE, keel_middleware::CONTENT_TYPE)],
+                        m.render(),
+                    )
+                }
+            }),
+        );
+    }
     tracing::info!(addr = %listener.local_addr()?, path = %config.http.path, "serving Streamable HTTP");
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
