@@ -3,7 +3,8 @@
 //! Run in release, after fetching the model (`sh crates/keel-embed/fetch-model.sh`):
 //!
 //! ```text
-//! cargo run --release -p keel-embed --example bench_batching -- [SECONDS] [CALLERS]
+//! cargo run --release -p keel-embed --example bench_batching -- \
+//!     [SECONDS] [CALLERS] [INFERENCE_THREADS] [KERNEL_THREADS] [MAX_BATCH]
 //! ```
 //!
 //! Reports: raw `Model::embed_batch` at batch 1/8/16/32; one caller's latency (p50/p99)
@@ -54,8 +55,12 @@ fn raw(model: &Model, batch: usize, run_for: Duration) -> Result<f64, Box<dyn Er
 }
 
 /// One caller, one text at a time, through the batcher: latency percentiles.
-async fn lone(model: Arc<Model>, run_for: Duration) -> Result<Vec<Duration>, Box<dyn Error>> {
-    let batcher = Batcher::new(model, BatcherConfig::default())?;
+async fn lone(
+    model: Arc<Model>,
+    config: BatcherConfig,
+    run_for: Duration,
+) -> Result<Vec<Duration>, Box<dyn Error>> {
+    let batcher = Batcher::new(model, config)?;
     let pool = texts();
     let mut latencies = Vec::new();
     let start = Instant::now();
@@ -79,14 +84,10 @@ struct Load {
 /// `callers` tasks, each embedding one text at a time, for `run_for`.
 async fn concurrent(
     model: Arc<Model>,
-    batching: bool,
+    config: BatcherConfig,
     callers: usize,
     run_for: Duration,
 ) -> Result<Load, Box<dyn Error>> {
-    let config = BatcherConfig {
-        batching,
-        ..BatcherConfig::default()
-    };
     let batcher = Batcher::new(model, config)?;
     let start = Instant::now();
     let stop = start + run_for;
@@ -125,6 +126,25 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut args = std::env::args().skip(1);
     let seconds: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(10);
     let callers: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(32);
+    let defaults = BatcherConfig::default();
+    let config = BatcherConfig {
+        inference_threads: args
+            .next()
+            .map(|s| s.parse())
+            .transpose()?
+            .unwrap_or(defaults.inference_threads),
+        kernel_threads: args
+            .next()
+            .map(|s| s.parse())
+            .transpose()?
+            .unwrap_or(defaults.kernel_threads),
+        max_batch_size: args
+            .next()
+            .map(|s| s.parse())
+            .transpose()?
+            .unwrap_or(defaults.max_batch_size),
+        ..defaults
+    };
     let run_for = Duration::from_secs(seconds);
 
     let files = ModelStore::from_env()?.locate()?;
@@ -152,7 +172,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         );
     }
 
-    println!("\nraw Model::embed_batch");
+    println!(
+        "\nraw Model::embed_batch on one thread, kernels on rayon's global pool ({} threads)",
+        rayon::current_num_threads()
+    );
     for batch in [1, 8, 16, 32] {
         println!(
             "  batch {batch:>2}: {:7.1} emb/s",
@@ -165,16 +188,23 @@ fn main() -> Result<(), Box<dyn Error>> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let latencies = lone(Arc::clone(&model), run_for).await?;
+        let latencies = lone(Arc::clone(&model), config.clone(), run_for).await?;
         println!(
             "\nlone caller through the batcher: {} calls, p50 {:.2} ms, p99 {:.2} ms",
             latencies.len(),
             ms(percentile(&latencies, 50.0)),
             ms(percentile(&latencies, 99.0))
         );
-        println!("\n{callers} concurrent single-text callers");
+        println!(
+            "\n{callers} concurrent single-text callers ({} inference × {} kernel threads, batches ≤ {})",
+            config.inference_threads, config.kernel_threads, config.max_batch_size
+        );
         for batching in [true, false] {
-            let load = concurrent(Arc::clone(&model), batching, callers, run_for).await?;
+            let config = BatcherConfig {
+                batching,
+                ..config.clone()
+            };
+            let load = concurrent(Arc::clone(&model), config, callers, run_for).await?;
             println!(
                 "  batching {:>3}: {:7.1} emb/s, mean batch {:5.1}, latency p50 {:7.1} ms, p99 {:7.1} ms",
                 if batching { "on" } else { "off" },

@@ -109,6 +109,7 @@ impl<M: EmbeddingModel> Batcher<M> {
         let jobs = spawn_inference(
             Arc::clone(&model),
             config.inference_threads,
+            config.kernel_threads,
             Arc::clone(&stats),
             done_tx,
         )?;

@@ -1,11 +1,13 @@
 //! The batcher's own threads: a tokenizer pool and an inference pool, fed through
 //! channels, so neither tokenization nor forward passes ever run on the async runtime.
 //!
-//! Plain `std::thread`s rather than rayon or `spawn_blocking`: the work is a few
-//! long-lived loops, each pulling from one queue, and candle's matrix products already
-//! use rayon's global pool inside each forward pass.
+//! Plain `std::thread`s rather than `spawn_blocking`: the work is a few long-lived
+//! loops, each pulling from one queue. candle spreads its kernels over the rayon pool it
+//! runs in, so each inference thread runs its batches inside its own small rayon pool
+//! (`kernel_threads`) instead of rayon's global one, which would be shared by all.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -60,16 +62,22 @@ fn next_job<T>(jobs: &Jobs<T>) -> Option<T> {
         .ok()
 }
 
-fn spawn_pool<T: Send + 'static>(
+/// Starts `threads` threads that share one job queue; `make` builds each thread's
+/// handler (which returns `false` to stop the thread).
+fn spawn_pool<T, W>(
     name: &str,
     threads: usize,
-    work: impl Fn(T) -> bool + Send + Sync + 'static,
-) -> Result<std_mpsc::Sender<T>, EmbedError> {
+    mut make: impl FnMut(usize) -> Result<W, EmbedError>,
+) -> Result<std_mpsc::Sender<T>, EmbedError>
+where
+    T: Send + 'static,
+    W: FnMut(T) -> bool + Send + 'static,
+{
     let (tx, rx) = std_mpsc::channel();
     let jobs: Jobs<T> = Arc::new(Mutex::new(rx));
-    let work = Arc::new(work);
     for i in 0..threads {
-        let (jobs, work) = (Arc::clone(&jobs), Arc::clone(&work));
+        let mut work = make(i)?;
+        let jobs = Arc::clone(&jobs);
         std::thread::Builder::new()
             .name(format!("keel-embed-{name}-{i}"))
             .spawn(move || {
@@ -89,33 +97,47 @@ pub(crate) fn spawn_tokenizers<M: EmbeddingModel>(
     model: Arc<M>,
     threads: usize,
 ) -> Result<std_mpsc::Sender<PrepareJob<M::Input>>, EmbedError> {
-    spawn_pool("tokenize", threads, move |job: PrepareJob<M::Input>| {
-        if !job.reply.is_closed() {
-            let prepared = catch_unwind(AssertUnwindSafe(|| {
-                job.texts.iter().map(|t| model.prepare(t)).collect()
-            }))
-            .unwrap_or(Err(EmbedError::ModelPanicked));
-            // The caller may have gone meanwhile; then nobody needs the tokens.
-            let _ = job.reply.send(prepared);
-        }
-        true
+    spawn_pool("tokenize", threads, |_| {
+        let model = Arc::clone(&model);
+        Ok(move |job: PrepareJob<M::Input>| {
+            if !job.reply.is_closed() {
+                let prepared = catch_unwind(AssertUnwindSafe(|| {
+                    job.texts.iter().map(|t| model.prepare(t)).collect()
+                }))
+                .unwrap_or(Err(EmbedError::ModelPanicked));
+                // The caller may have gone meanwhile; then nobody needs the tokens.
+                let _ = job.reply.send(prepared);
+            }
+            true
+        })
     })
 }
 
-/// Starts the inference threads; they stop when the returned sender is dropped or the
-/// scheduler is gone.
+/// Starts the inference threads, each running its batches inside its own rayon pool of
+/// `kernel_threads`; they stop when the returned sender is dropped or the scheduler is
+/// gone.
 pub(crate) fn spawn_inference<M: EmbeddingModel>(
     model: Arc<M>,
     threads: usize,
+    kernel_threads: usize,
     stats: Arc<Stats>,
     completions: mpsc::UnboundedSender<Completed>,
 ) -> Result<std_mpsc::Sender<Vec<Item<M::Input>>>, EmbedError> {
-    spawn_pool("infer", threads, move |batch: Vec<Item<M::Input>>| {
-        let requests = run_batch(&*model, batch, &stats);
-        stats
-            .running_batches
-            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-        completions.send(Completed { requests }).is_ok()
+    spawn_pool("infer", threads, |i| {
+        let kernels = rayon::ThreadPoolBuilder::new()
+            .num_threads(kernel_threads)
+            .thread_name(move |k| format!("keel-embed-kernel-{i}.{k}"))
+            .build()
+            .map_err(|err| EmbedError::ThreadSpawn {
+                source: std::io::Error::other(err),
+            })?;
+        let (model, stats, completions) =
+            (Arc::clone(&model), Arc::clone(&stats), completions.clone());
+        Ok(move |batch: Vec<Item<M::Input>>| {
+            let requests = kernels.install(|| run_batch(&*model, batch, &stats));
+            stats.running_batches.fetch_sub(1, Ordering::AcqRel);
+            completions.send(Completed { requests }).is_ok()
+        })
     })
 }
 

@@ -2,163 +2,17 @@
 //! paused: time moves only when a test advances it, and waiting for the batcher's threads
 //! spins on `yield_now`, which never lets the paused clock jump.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+mod fake;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::{Batcher, BatcherConfig, BatcherStats};
-use crate::engine::EmbeddingModel;
+use self::fake::{Fake, answer, call, config, occupy, queue, start, stats, until, words};
+use super::{Batcher, BatcherConfig};
 use crate::error::EmbedError;
-
-/// Lets batches through one at a time, or all once opened.
-#[derive(Default)]
-struct Gate {
-    state: Mutex<(bool, usize)>,
-    changed: Condvar,
-}
-
-impl Gate {
-    fn pass(&self) {
-        let mut state = self.state.lock().unwrap();
-        while !state.0 && state.1 == 0 {
-            state = self.changed.wait(state).unwrap();
-        }
-        if !state.0 {
-            state.1 -= 1;
-        }
-    }
-
-    fn release(&self, n: usize) {
-        self.state.lock().unwrap().1 += n;
-        self.changed.notify_all();
-    }
-
-    fn open(&self) {
-        self.state.lock().unwrap().0 = true;
-        self.changed.notify_all();
-    }
-}
-
-/// Tokens = words + 2; vector = [bytes, tokens]. "fail" fails its batch, "panic" panics.
-#[derive(Default)]
-struct Fake {
-    gate: Gate,
-    started: AtomicUsize,
-    batches: Mutex<Vec<Vec<String>>>,
-}
-
-impl EmbeddingModel for Fake {
-    type Input = String;
-
-    fn prepare(&self, text: &str) -> Result<String, EmbedError> {
-        Ok(text.to_owned())
-    }
-
-    fn token_len(&self, input: &String) -> usize {
-        input.split_whitespace().count() + 2
-    }
-
-    fn max_tokens(&self) -> usize {
-        64
-    }
-
-    fn dimension(&self) -> usize {
-        2
-    }
-
-    fn embed_prepared(&self, batch: &[&String]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        self.started.fetch_add(1, Ordering::SeqCst);
-        self.gate.pass();
-        self.batches
-            .lock()
-            .unwrap()
-            .push(batch.iter().map(|t| (*t).clone()).collect());
-        if batch.iter().any(|t| t.as_str() == "panic") {
-            panic!("the fake model was told to panic");
-        }
-        if batch.iter().any(|t| t.as_str() == "fail") {
-            return Err(EmbedError::Unsupported {
-                reason: "told to fail".to_owned(),
-            });
-        }
-        Ok(batch
-            .iter()
-            .map(|t| vec![t.len() as f32, self.token_len(t) as f32])
-            .collect())
-    }
-}
-
-fn config() -> BatcherConfig {
-    BatcherConfig {
-        max_batch_size: 8,
-        token_budget: 120,
-        flush_deadline: Duration::from_millis(5),
-        queue_capacity: 64,
-        ..BatcherConfig::default()
-    }
-}
-
-fn start(config: BatcherConfig) -> (Batcher<Fake>, Arc<Fake>) {
-    let model = Arc::new(Fake::default());
-    (Batcher::new(Arc::clone(&model), config).unwrap(), model)
-}
-
-/// Spins (never sleeps) until `cond` holds; the batcher's threads run meanwhile.
-async fn until(what: &str, mut cond: impl FnMut() -> bool) {
-    let started = std::time::Instant::now();
-    while !cond() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "never reached: {what}"
-        );
-        tokio::task::yield_now().await;
-    }
-}
-
-fn call(b: &Batcher<Fake>, texts: &[&str]) -> JoinHandle<Result<Vec<Vec<f32>>, EmbedError>> {
-    let b = b.clone();
-    let texts = texts.iter().map(|t| (*t).to_owned()).collect();
-    tokio::spawn(async move { b.embed(texts).await })
-}
-
-/// Submits one request and waits until the scheduler holds `waiting` texts.
-async fn queue(
-    b: &Batcher<Fake>,
-    texts: &[&str],
-    waiting: usize,
-) -> JoinHandle<Result<Vec<Vec<f32>>, EmbedError>> {
-    let handle = call(b, texts);
-    until("texts queued", || b.stats().waiting_texts == waiting).await;
-    handle
-}
-
-/// Holds the gate closed with one batch of `"first"` running.
-async fn occupy(b: &Batcher<Fake>, model: &Fake) -> JoinHandle<Result<Vec<Vec<f32>>, EmbedError>> {
-    let handle = call(b, &["first"]);
-    until("first batch running", || {
-        model.started.load(Ordering::SeqCst) == 1
-    })
-    .await;
-    handle
-}
-
-async fn answer(
-    handle: JoinHandle<Result<Vec<Vec<f32>>, EmbedError>>,
-) -> Result<Vec<Vec<f32>>, EmbedError> {
-    until("request answered", || handle.is_finished()).await;
-    handle.await.unwrap()
-}
-
-fn words(n: usize) -> String {
-    vec!["w"; n].join(" ")
-}
-
-fn stats(b: &Batcher<Fake>) -> BatcherStats {
-    b.stats()
-}
 
 #[tokio::test(start_paused = true)]
 async fn a_lone_caller_is_answered_without_waiting_for_the_deadline() {
@@ -272,6 +126,33 @@ async fn the_deadline_flushes_a_partial_batch_when_more_callers_are_expected() {
     answer(lone).await.unwrap();
     assert_eq!(stats(&b).batches, 3);
     assert_eq!(Instant::now() - t0, Duration::from_millis(5));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_inference_thread_takes_a_partial_batch_at_the_deadline() {
+    let (b, model) = start(BatcherConfig {
+        inference_threads: 2,
+        ..config()
+    });
+    let first = occupy(&b, &model).await;
+    let second = queue(&b, &["second"], 1).await;
+    for _ in 0..1000 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        model.started.load(Ordering::SeqCst),
+        1,
+        "waits to fill a batch"
+    );
+    tokio::time::advance(Duration::from_millis(5)).await;
+    until("second batch running beside the first", || {
+        model.started.load(Ordering::SeqCst) == 2
+    })
+    .await;
+    assert_eq!(stats(&b).running_batches, 2);
+    model.gate.open();
+    answer(first).await.unwrap();
+    answer(second).await.unwrap();
 }
 
 #[tokio::test(start_paused = true)]
