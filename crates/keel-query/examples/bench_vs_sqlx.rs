@@ -2,11 +2,13 @@
 //!
 //! ```text
 //! cargo run --release -p keel-query --example bench_vs_sqlx -- [sqlite | sqlite://FILE | postgres://URL]
-//!     [--tasks N] [--seconds S] [--only point|scan]
+//!     [--tasks N] [--seconds S] [--only point|scan] [--side bare|keel]
 //! ```
 //!
-//! Both sides run N concurrent tasks (default 32) for S seconds (default 2) per round,
-//! four alternating rounds each, against the same database file or server:
+//! `--side` runs one side alone (for a profiler); `--only` picks one workload.
+//!
+//! Both sides run N concurrent tasks (default 32) for S seconds (default 1) per round,
+//! eight alternating rounds each, against the same database file or server:
 //!
 //! * bare: a sqlx pool with the same size and connection settings as Keel's (read-only,
 //!   the same statement cache, no ping before checkout), a connection checked out per
@@ -18,10 +20,12 @@
 //!
 //! Workloads: a point query by primary key with a random id, and a 1,000-row scan.
 //!
+//! For SQLite the bare side runs on sqlx's `Pool` and Keel on its own pool (which exists
+//! to interrupt runaway statements), so the point figure also compares the two pools.
 //! Throughput on a shared machine moves with other load, so each line also reports the
-//! benchmark process's own CPU time per call (Linux only), which other processes barely
-//! disturb. For SQLite that is all the work; for PostgreSQL the server's share is
-//! outside it and identical for both sides.
+//! benchmark process's own CPU time per call (Linux only), which moves less. For SQLite
+//! that is all the work; for PostgreSQL the server's share is outside it and the same
+//! for both sides.
 #![allow(clippy::print_stdout, reason = "a benchmark program reports on stdout")]
 
 use std::future::Future;
@@ -38,7 +42,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{PgPool, Row as _, SqlitePool};
 
 const POOL_SIZE: u32 = 8;
-const ROUNDS: u32 = 4;
+const ROUNDS: u32 = 8;
 const CUSTOMERS: u64 = 500;
 
 enum Bare {
@@ -51,14 +55,16 @@ struct Args {
     tasks: usize,
     seconds: f64,
     only: Option<String>,
+    side: Option<String>,
 }
 
 fn parse_args() -> Args {
     let mut args = Args {
         target: "sqlite".to_owned(),
         tasks: 32,
-        seconds: 2.0,
+        seconds: 1.0,
         only: None,
+        side: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -68,6 +74,7 @@ fn parse_args() -> Args {
                 args.seconds = it.next().and_then(|v| v.parse().ok()).expect("--seconds S")
             }
             "--only" => args.only = Some(it.next().expect("--only point|scan")),
+            "--side" => args.side = Some(it.next().expect("--side bare|keel")),
             _ => args.target = arg,
         }
     }
@@ -141,6 +148,14 @@ async fn main() {
         // Warm both pools and statement caches.
         run(args.tasks, Duration::from_millis(300), bare_fn.clone()).await;
         run(args.tasks, Duration::from_millis(300), keel_fn.clone()).await;
+        if let Some(side) = args.side.as_deref() {
+            let measure = match side {
+                "bare" => run(args.tasks, duration * ROUNDS, bare_fn).await,
+                _ => run(args.tasks, duration * ROUNDS, keel_fn).await,
+            };
+            println!("{label} {name}: {side}={:.0} q/s", measure.per_second());
+            continue;
+        }
         // Alternate sides, swapping which goes first, so drift in machine load hits both.
         let (mut bare_total, mut keel_total) = (Measure::default(), Measure::default());
         for round in 0..ROUNDS {

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::config::{DatabaseConfig, Engine, Limits};
 use crate::error::{ConfigProblem, QueryError};
-use crate::guard::{self, MAX_SQL_BYTES};
+use crate::guard::{MAX_SQL_BYTES, VerdictCache};
 use crate::output::{Fetched, QueryOutput};
 use crate::params;
 use crate::postgres::PgBackend;
@@ -106,6 +106,7 @@ struct Inner {
     name: String,
     engine: Engine,
     limits: Limits,
+    verdicts: VerdictCache,
     backend: Backend,
 }
 
@@ -127,6 +128,7 @@ impl Database {
                 name: config.name.clone(),
                 engine,
                 limits: config.limits(),
+                verdicts: VerdictCache::new(engine),
                 backend,
             }),
         })
@@ -180,7 +182,7 @@ impl Database {
             });
         }
         let max_rows = self.inner.limits.max_rows(max_rows)?;
-        let checked = guard::check(sql, self.inner.engine)?;
+        let checked = self.inner.verdicts.check(sql)?;
         let params = params::convert(params)?;
         if checked.placeholders != params.len() {
             return Err(QueryError::ParameterCount {
@@ -247,5 +249,18 @@ impl std::fmt::Debug for Database {
 impl std::fmt::Debug for Databases {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list().entries(&self.databases).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shareable<T: Send + Sync + Clone + 'static>() {}
+
+    #[test]
+    fn handles_are_shareable_across_tasks() {
+        shareable::<Database>();
+        shareable::<Databases>();
     }
 }

@@ -6,11 +6,13 @@
 //! read-only transactions. The guard exists to give clear errors early and to close
 //! gaps the engine leaves open (several statements in one call, session settings).
 
+mod cache;
 mod lexer;
 mod placeholders;
 mod rejection;
 mod statement;
 
+pub(crate) use cache::VerdictCache;
 pub use rejection::{AllowedExtra, Rejection, Unterminated};
 
 use crate::config::Engine;
