@@ -4,6 +4,8 @@
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code)]
 
+pub(crate) mod http;
+
 use std::{
     future::Future,
     net::{Ipv4Addr, SocketAddr, TcpListener},
