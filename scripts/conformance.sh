@@ -39,10 +39,17 @@ done
 
 # --- Server ------------------------------------------------------------------------------
 log "building the conformance server"
-(cd "$root" && cargo build --release -p keel-server --example conformance)
+# KEEL_PROFILE=dev reuses the test build (scripts/test.sh); release otherwise.
+if [ "${KEEL_PROFILE:-release}" = dev ]; then
+  (cd "$root" && cargo build -p keel-server --example conformance)
+  profile_dir=debug
+else
+  (cd "$root" && cargo build --release -p keel-server --example conformance)
+  profile_dir=release
+fi
 target="${CARGO_TARGET_DIR:-$root/target}"
 case "$target" in /*) ;; *) target="$root/$target" ;; esac
-server_bin="$target/release/examples/conformance"
+server_bin="$target/$profile_dir/examples/conformance"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/keel-conformance.XXXXXX")"
 port="$("$node" -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
