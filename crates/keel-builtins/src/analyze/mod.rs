@@ -1,0 +1,119 @@
+//! The `analyze` tool: exact statistics over inline values or CSV text, computed on the
+//! bounded analysis pool with coarse progress notifications and cancellation.
+//!
+//! Parsing runs on a blocking thread and the analysis on the pool's own threads, never on
+//! the async runtime. A full pool is reported as a tool error (`isError`) saying the engine
+//! is busy, so the model can retry; it is not a JSON-RPC rejection.
+
+mod args;
+mod progress;
+
+use std::sync::Arc;
+
+use keel_analyze::{
+    AnalysisError, AnalysisPool, AnalysisRequest, CancelToken, Dataset, render_text, report_schema,
+};
+use keel_core::{
+    Annotations, CallToolResult, Context, TaskSupport, Tool, ToolBuilder, ToolError, Workload,
+};
+use tokio::sync::Semaphore;
+
+use self::args::{AnalyzeArgs, Source};
+use self::progress::{CancelBridge, progress_fn};
+use crate::config::AnalyzeConfig;
+use crate::error::BuiltinsError;
+use crate::schema::inline_schema;
+
+const DESCRIPTION: &str = "Exact descriptive statistics over numeric data: summary (count, \
+sum, mean, median, variance, standard deviation, min, max), percentiles, histograms, Pearson \
+correlation, linear regression, outliers (IQR and z-score) and moving averages. Give the data \
+as `values` (an array, or an object of named arrays) or as `csv` text, and list `operations` \
+(default: summary).";
+
+/// The analysis pool and the admission bound in front of it.
+pub(crate) struct Analyzer {
+    pool: AnalysisPool,
+    /// Held from parsing to the end of the analysis; the pool's own bound only covers the
+    /// analysis.
+    admission: Arc<Semaphore>,
+}
+
+impl Analyzer {
+    /// Starts the pool.
+    pub(crate) fn new(config: &AnalyzeConfig) -> Result<Self, BuiltinsError> {
+        let pool = AnalysisPool::new(config.pool())?;
+        let admission = Arc::new(Semaphore::new(pool.capacity()));
+        Ok(Self { pool, admission })
+    }
+
+    /// The `analyze` tool.
+    pub(crate) fn tool(self: &Arc<Self>) -> Tool {
+        let analyzer = Arc::clone(self);
+        ToolBuilder::new("analyze", inline_schema::<AnalyzeArgs>())
+            .title("Analyze data")
+            .description(DESCRIPTION)
+            .annotations(Annotations::read_only())
+            .workload(Workload::Cpu)
+            .task_support(TaskSupport::Optional)
+            .output_schema(report_schema())
+            .typed_handler(move |args: AnalyzeArgs, cx: Context| {
+                let analyzer = Arc::clone(&analyzer);
+                async move { analyzer.call(args, cx).await }
+            })
+    }
+
+    async fn call(&self, args: AnalyzeArgs, cx: Context) -> Result<CallToolResult, ToolError> {
+        let (source, request) = args.into_parts().map_err(ToolError::InvalidArguments)?;
+        let Ok(_admitted) = Arc::clone(&self.admission).try_acquire_owned() else {
+            return Ok(busy(self.pool.capacity()));
+        };
+        let dataset = match load(source).await {
+            Ok(dataset) => dataset,
+            Err(e) => return Ok(CallToolResult::error(e.to_string())),
+        };
+        self.run(dataset, request, &cx).await
+    }
+
+    async fn run(
+        &self,
+        dataset: Dataset,
+        request: AnalysisRequest,
+        cx: &Context,
+    ) -> Result<CallToolResult, ToolError> {
+        let cancel = CancelToken::new();
+        let _bridge = CancelBridge::new(cx, cancel.clone());
+        let outcome = self
+            .pool
+            .run(Arc::new(dataset), request, progress_fn(cx), cancel)
+            .await;
+        match outcome {
+            Ok(report) => {
+                let text = render_text(&report);
+                let value = serde_json::to_value(&report).map_err(ToolError::failed)?;
+                Ok(CallToolResult::structured(value, text))
+            }
+            Err(AnalysisError::Cancelled) => Err(ToolError::Cancelled),
+            Err(AnalysisError::Overloaded { capacity }) => Ok(busy(capacity)),
+            Err(e) => Ok(CallToolResult::error(e.to_string())),
+        }
+    }
+}
+
+fn busy(capacity: usize) -> CallToolResult {
+    CallToolResult::error(AnalysisError::Overloaded { capacity }.to_string())
+}
+
+/// Builds the dataset off the async runtime: large inputs take a while to parse.
+async fn load(source: Source) -> Result<Dataset, AnalysisError> {
+    let parse = move || match source {
+        Source::Values(values) => Dataset::from_inline(&values),
+        Source::Csv(text, options) => Dataset::from_csv(&text, &options),
+    };
+    tokio::task::spawn_blocking(parse)
+        .await
+        .unwrap_or_else(|e| {
+            Err(AnalysisError::WorkerPanicked {
+                message: e.to_string(),
+            })
+        })
+}

@@ -1,0 +1,95 @@
+//! The entry point: engines started from a [`BuiltinsConfig`], registered as tools.
+
+use std::sync::Arc;
+
+use keel_core::RegistryBuilder;
+use serde::Serialize;
+
+use crate::analyze::Analyzer;
+use crate::config::BuiltinsConfig;
+use crate::embed::{self, EmbedEngine};
+use crate::error::BuiltinsError;
+
+/// The started engines of the enabled built-in tools. Register them with
+/// [`Builtins::register`]; keep the value to ask for [`Builtins::readiness`].
+pub struct Builtins {
+    analyzer: Option<Arc<Analyzer>>,
+    embed: Option<Arc<EmbedEngine>>,
+}
+
+/// Whether every enabled built-in can serve.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Readiness {
+    /// True when no built-in is degraded.
+    pub ready: bool,
+    /// One line per built-in that cannot serve yet, saying why and how to fix it (for the
+    /// embedding tools without their model: the fetch command).
+    pub degraded: Vec<String>,
+}
+
+/// Starts the engines of the enabled built-ins: the analysis pool, and the embedding model
+/// (loaded now when its files are present; otherwise the tools start degraded and load it
+/// on the first call after the files appear). Must run within a Tokio runtime.
+///
+/// # Errors
+/// [`BuiltinsError`] for settings out of range or an analysis pool that cannot start.
+pub async fn builtins(config: &BuiltinsConfig) -> Result<Builtins, BuiltinsError> {
+    let analyzer = if config.analyze.enabled {
+        Some(Arc::new(Analyzer::new(&config.analyze)?))
+    } else {
+        None
+    };
+    let embed = if config.embed.enabled {
+        let engine = Arc::new(EmbedEngine::new(
+            config.embed.store(),
+            config.embed.batcher()?,
+        ));
+        if let Err(e) = engine.batcher().await {
+            tracing::warn!(reason = %e, "embedding tools start degraded");
+        }
+        Some(engine)
+    } else {
+        None
+    };
+    Ok(Builtins { analyzer, embed })
+}
+
+impl Builtins {
+    /// Adds the enabled tools to `builder`.
+    pub fn register(&self, mut builder: RegistryBuilder) -> RegistryBuilder {
+        if let Some(analyzer) = &self.analyzer {
+            builder = builder.tool(analyzer.tool());
+        }
+        if let Some(engine) = &self.embed {
+            for tool in embed::tools(engine) {
+                builder = builder.tool(tool);
+            }
+        }
+        builder
+    }
+
+    /// What cannot serve right now. Cheap (looks at files, loads nothing): suitable for a
+    /// health endpoint.
+    pub fn readiness(&self) -> Readiness {
+        let degraded: Vec<String> = self
+            .embed
+            .as_ref()
+            .and_then(|engine| engine.problem())
+            .map(|problem| format!("embed, similarity, classify: {problem}"))
+            .into_iter()
+            .collect();
+        Readiness {
+            ready: degraded.is_empty(),
+            degraded,
+        }
+    }
+}
+
+impl std::fmt::Debug for Builtins {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builtins")
+            .field("analyze", &self.analyzer.is_some())
+            .field("embed", &self.embed.is_some())
+            .finish()
+    }
+}

@@ -1,0 +1,173 @@
+//! The `embed`, `similarity` and `classify` tools over all-MiniLM-L6-v2 and keel-embed's
+//! dynamic batcher.
+//!
+//! While the model files are missing the tools are still listed; each call returns an
+//! `isError` result with keel-embed's fetch instructions, and the model loads on the first
+//! call after the files appear.
+
+mod engine;
+mod output;
+
+use std::sync::Arc;
+
+use keel_core::{Annotations, Context, Tool, ToolBuilder, ToolError, Workload};
+use keel_embed::cosine;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+pub(crate) use self::engine::EmbedEngine;
+use self::output::{
+    Classification, Embeddings, MODEL_NAME, RankedLabel, SimilarityMatrix, render_classification,
+    render_embeddings, render_similarity,
+};
+use crate::schema::inline_schema;
+
+/// Arguments of `embed`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct EmbedArgs {
+    /// Texts to embed. Texts longer than the model's window (256 tokens) are truncated.
+    #[schemars(length(min = 1))]
+    texts: Vec<String>,
+}
+
+/// Arguments of `similarity`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct SimilarityArgs {
+    /// Texts compared with every text of `b`: the rows of the matrix.
+    #[schemars(length(min = 1))]
+    a: Vec<String>,
+    /// Texts each row is compared with: the columns. Default: `a` itself (pairwise).
+    #[serde(default)]
+    #[schemars(length(min = 1))]
+    b: Option<Vec<String>>,
+}
+
+/// Arguments of `classify`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ClassifyArgs {
+    /// The text to classify.
+    text: String,
+    /// Candidate labels (a word or a short description each).
+    #[schemars(length(min = 1))]
+    labels: Vec<String>,
+}
+
+fn builder(name: &str, title: &str, description: &str, input: serde_json::Value) -> ToolBuilder {
+    ToolBuilder::new(name, input)
+        .title(title)
+        .description(description)
+        .annotations(Annotations::read_only())
+        .workload(Workload::Ml)
+}
+
+fn failed(e: impl std::fmt::Display) -> ToolError {
+    ToolError::failed(e)
+}
+
+/// The three tools, sharing one engine.
+pub(crate) fn tools(engine: &Arc<EmbedEngine>) -> Vec<Tool> {
+    vec![
+        embed_tool(engine),
+        similarity_tool(engine),
+        classify_tool(engine),
+    ]
+}
+
+fn embed_tool(engine: &Arc<EmbedEngine>) -> Tool {
+    let engine = Arc::clone(engine);
+    builder(
+        "embed",
+        "Embed texts",
+        "Sentence embeddings with all-MiniLM-L6-v2: one 384-dimensional unit vector per text, \
+         returned in structuredContent.embeddings.",
+        inline_schema::<EmbedArgs>(),
+    )
+    .output_schema(inline_schema::<Embeddings>())
+    .structured_handler(render_embeddings, move |args: EmbedArgs, _cx: Context| {
+        let engine = Arc::clone(&engine);
+        async move {
+            let batcher = engine.batcher().await.map_err(failed)?;
+            let embeddings = batcher.embed(args.texts).await.map_err(failed)?;
+            Ok(Embeddings {
+                model: MODEL_NAME.to_owned(),
+                dimensions: batcher.dimension(),
+                embeddings,
+            })
+        }
+    })
+}
+
+fn similarity_tool(engine: &Arc<EmbedEngine>) -> Tool {
+    let engine = Arc::clone(engine);
+    builder(
+        "similarity",
+        "Text similarity",
+        "Cosine similarity of sentence embeddings (all-MiniLM-L6-v2): matrix[i][j] compares \
+         a[i] with b[j]; without b, every text of a with every other (pairwise).",
+        inline_schema::<SimilarityArgs>(),
+    )
+    .output_schema(inline_schema::<SimilarityMatrix>())
+    .structured_handler(
+        render_similarity,
+        move |args: SimilarityArgs, _cx: Context| {
+            let engine = Arc::clone(&engine);
+            async move {
+                let batcher = engine.batcher().await.map_err(failed)?;
+                let matrix = match args.b {
+                    Some(b) => batcher.similarity(args.a, b).await.map_err(failed)?,
+                    None => {
+                        // Pairwise: embed each text once and compare the vectors here.
+                        let vectors = batcher.embed(args.a).await.map_err(failed)?;
+                        vectors
+                            .iter()
+                            .map(|x| vectors.iter().map(|y| cosine(x, y)).collect())
+                            .collect::<Result<_, _>>()
+                            .map_err(failed)?
+                    }
+                };
+                Ok(SimilarityMatrix {
+                    model: MODEL_NAME.to_owned(),
+                    matrix,
+                })
+            }
+        },
+    )
+}
+
+fn classify_tool(engine: &Arc<EmbedEngine>) -> Tool {
+    let engine = Arc::clone(engine);
+    builder(
+        "classify",
+        "Classify text",
+        "Zero-shot classification: ranks the labels by cosine similarity between the \
+         embedding of the text and the embedding of each label (all-MiniLM-L6-v2), best first.",
+        inline_schema::<ClassifyArgs>(),
+    )
+    .output_schema(inline_schema::<Classification>())
+    .structured_handler(
+        render_classification,
+        move |args: ClassifyArgs, _cx: Context| {
+            let engine = Arc::clone(&engine);
+            async move {
+                let batcher = engine.batcher().await.map_err(failed)?;
+                let ranked = batcher
+                    .classify(args.text, args.labels)
+                    .await
+                    .map_err(failed)?;
+                Ok(Classification {
+                    model: MODEL_NAME.to_owned(),
+                    labels: ranked
+                        .into_iter()
+                        .map(|s| RankedLabel {
+                            label: s.label,
+                            score: s.score,
+                        })
+                        .collect(),
+                })
+            }
+        },
+    )
+}

@@ -1,0 +1,19 @@
+//! Why the built-in tools could not be set up.
+
+use keel_analyze::PoolBuildError;
+use keel_embed::EmbedError;
+
+/// A configuration the built-ins cannot run with, or a resource they could not open.
+///
+/// A missing embedding model is not an error: the tools start degraded (see
+/// [`Builtins::readiness`](crate::Builtins::readiness)) and say how to fetch it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuiltinsError {
+    /// The analysis pool's threads could not be started.
+    #[error("cannot start the analysis pool: {0}")]
+    AnalysisPool(#[from] PoolBuildError),
+    /// The embedding settings are invalid.
+    #[error("embedding tools: {0}")]
+    Embed(#[source] EmbedError),
+}
