@@ -42,7 +42,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// Raw forward passes at a fixed batch size, on this thread.
-fn raw(model: &Model, batch: usize, run_for: Duration) -> Result<f64, Box<dyn Error>> {
+fn raw(model: &Model, batch: usize, run_for: Duration) -> Result<f64, keel_embed::EmbedError> {
     let pool = texts();
     let inputs: Vec<&str> = pool.iter().copied().cycle().take(batch).collect();
     model.embed_batch(&inputs)?;
@@ -172,15 +172,21 @@ fn main() -> Result<(), Box<dyn Error>> {
         );
     }
 
-    println!(
-        "\nraw Model::embed_batch on one thread, kernels on rayon's global pool ({} threads)",
-        rayon::current_num_threads()
-    );
-    for batch in [1, 8, 16, 32] {
-        println!(
-            "  batch {batch:>2}: {:7.1} emb/s",
-            raw(&model, batch, run_for)?
-        );
+    let single = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
+    let global = rayon::current_num_threads();
+    for (label, pool) in [
+        ("1 kernel thread", Some(&single)),
+        ("rayon's global pool", None),
+    ] {
+        let threads = pool.map_or(global, |p| p.current_num_threads());
+        println!("\nraw Model::embed_batch, {label} ({threads} threads)");
+        for batch in [1, 8, 16, 32] {
+            let rate = match pool {
+                Some(pool) => pool.install(|| raw(&model, batch, run_for))?,
+                None => raw(&model, batch, run_for)?,
+            };
+            println!("  batch {batch:>2}: {rate:7.1} emb/s");
+        }
     }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -11,11 +11,13 @@ pub struct BatcherConfig {
     /// Coalesce texts of concurrent requests into shared batches (default on). Off, each
     /// request runs alone, which exists to measure what batching buys.
     pub batching: bool,
-    /// Most texts in one batch (default 32).
+    /// Most texts in one batch (default 8). On 2 cores with one kernel thread, short
+    /// texts embedded fastest in batches of 8–16 (about 175/s, against 77/s alone) and
+    /// slower at 32, and 32 concurrent callers got 25% more throughput and lower latency
+    /// with batches of at most 8 than of 32.
     pub max_batch_size: usize,
-    /// Most padded positions in one batch: longest text × texts (default 4096, i.e. 16
-    /// full-length texts of 256 tokens or 32 of up to 128). Must hold one text of the
-    /// model's maximum length.
+    /// Most padded positions in one batch: longest text × texts (default 2048, i.e. 8
+    /// texts of the full 256 tokens). Must hold one text of the model's maximum length.
     pub token_budget: usize,
     /// Longest a queued text waits for its batch to fill once a batch is running
     /// (default 3 ms). See the dispatch policy on [`crate::Batcher`].
@@ -41,8 +43,8 @@ impl Default for BatcherConfig {
     fn default() -> Self {
         Self {
             batching: true,
-            max_batch_size: 32,
-            token_budget: 4096,
+            max_batch_size: 8,
+            token_budget: 2048,
             flush_deadline: Duration::from_millis(3),
             queue_capacity: 1024,
             inference_threads: 1,
