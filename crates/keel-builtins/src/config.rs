@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use keel_analyze::PoolConfig;
 use keel_embed::{BatcherConfig, ModelStore};
+use keel_query::DatabaseConfig;
 use serde::Deserialize;
 
 use crate::error::BuiltinsError;
@@ -20,18 +21,35 @@ use crate::error::BuiltinsError;
 /// threads = 4          # default: the number of cores
 /// max_in_flight = 4
 ///
+/// [query]
+/// enabled = true
+///
+/// [[query.databases]]                  # default: one, `main`, at sqlite://keel-demo.db
+/// name = "main"
+/// url = "sqlite://keel-demo.db"        # created with demo data when missing
+/// max_connections = 4
+/// statement_timeout_ms = 5000
+/// max_rows = 100                       # rows returned when a call asks for none
+/// max_rows_limit = 10000               # the most a call may ask for
+///
+/// [[query.databases]]
+/// name = "warehouse"
+/// url = "postgres://reader:secret@db.internal/warehouse"
+///
 /// [embed]
 /// enabled = true
 /// model_dir = "/var/lib/keel/all-minilm-l6-v2"   # default: $KEEL_MODEL_DIR, else the cache
 /// batching = true
 /// flush_deadline_ms = 3
-/// token_budget = 4096
+/// token_budget = 2048
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BuiltinsConfig {
     /// The `analyze` tool.
     pub analyze: AnalyzeConfig,
+    /// The `query` tool, the schema resources, and the databases `analyze` may read.
+    pub query: QueryConfig,
     /// The `embed`, `similarity` and `classify` tools.
     pub embed: EmbedConfig,
 }
@@ -69,7 +87,106 @@ impl AnalyzeConfig {
     }
 }
 
-/// The embedding tools and their dynamic batcher.
+/// The `query` tool and the databases it reads.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueryConfig {
+    /// Whether `query` and the `keel://databases` resources are offered, and whether
+    /// `analyze` may read from the databases (default true).
+    pub enabled: bool,
+    /// The databases, by name; the first is used when a call names none. Default: `main`,
+    /// the SQLite demo database `keel-demo.db` in the working directory.
+    pub databases: Vec<DatabaseEntry>,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            databases: vec![DatabaseEntry {
+                name: "main".to_owned(),
+                url: "sqlite://keel-demo.db".to_owned(),
+                ..DatabaseEntry::default()
+            }],
+        }
+    }
+}
+
+/// One named database.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseEntry {
+    /// The name calls use to pick it.
+    pub name: String,
+    /// `sqlite://path/to/file.db` (created with the demo data when missing) or
+    /// `postgres://user:password@host:port/dbname`.
+    pub url: String,
+    /// Most pooled connections (default 4).
+    #[serde(default = "defaults::max_connections")]
+    pub max_connections: u32,
+    /// Longest one statement may run, and one call may wait for a connection, in
+    /// milliseconds (default 5000).
+    #[serde(default = "defaults::statement_timeout_ms")]
+    pub statement_timeout_ms: u64,
+    /// Rows returned when a call does not ask for a number (default 100).
+    #[serde(default = "defaults::max_rows")]
+    pub max_rows: usize,
+    /// The most rows a call may ask for, and the most `analyze` reads (default 10000).
+    #[serde(default = "defaults::max_rows_limit")]
+    pub max_rows_limit: usize,
+}
+
+impl Default for DatabaseEntry {
+    /// keel-query's defaults, with an empty name and URL.
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            url: String::new(),
+            max_connections: defaults::max_connections(),
+            statement_timeout_ms: defaults::statement_timeout_ms(),
+            max_rows: defaults::max_rows(),
+            max_rows_limit: defaults::max_rows_limit(),
+        }
+    }
+}
+
+impl DatabaseEntry {
+    /// The engine's configuration; keel-query validates it when the database opens.
+    pub(crate) fn to_engine(&self) -> DatabaseConfig {
+        DatabaseConfig {
+            name: self.name.clone(),
+            url: self.url.clone(),
+            max_connections: self.max_connections,
+            statement_timeout: Duration::from_millis(self.statement_timeout_ms),
+            max_rows_default: self.max_rows,
+            max_rows_limit: self.max_rows_limit,
+        }
+    }
+}
+
+/// Per-field defaults of [`DatabaseEntry`], taken from keel-query's.
+mod defaults {
+    use keel_query::DatabaseConfig;
+
+    pub(super) fn max_connections() -> u32 {
+        DatabaseConfig::default().max_connections
+    }
+
+    pub(super) fn statement_timeout_ms() -> u64 {
+        u64::try_from(DatabaseConfig::default().statement_timeout.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    pub(super) fn max_rows() -> usize {
+        DatabaseConfig::default().max_rows_default
+    }
+
+    pub(super) fn max_rows_limit() -> usize {
+        DatabaseConfig::default().max_rows_limit
+    }
+}
+
+/// The embedding tools and their dynamic batcher. Batcher settings left out take
+/// keel-embed's `BatcherConfig` defaults, tuned there for a small shared machine.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EmbedConfig {
@@ -80,20 +197,19 @@ pub struct EmbedConfig {
     pub model_dir: Option<PathBuf>,
     /// Merge concurrent requests into shared forward passes (default true).
     pub batching: bool,
-    /// Longest a queued text waits for its batch to fill, in milliseconds (default 3).
+    /// Longest a queued text waits for its batch to fill, in milliseconds.
     pub flush_deadline_ms: u64,
-    /// Most padded token positions in one batch (default 4096; at least the model's window).
+    /// Most padded token positions in one batch; at least the model's window (256).
     pub token_budget: usize,
-    /// Most texts in one batch (default 32).
+    /// Most texts in one batch.
     pub max_batch_size: usize,
-    /// Most texts queued at once, and the largest request (default 1024).
+    /// Most texts queued at once, and the largest request.
     pub queue_capacity: usize,
-    /// Batches run at the same time, each on its own thread (default 1).
+    /// Batches run at the same time, each on its own thread.
     pub inference_threads: usize,
-    /// Threads one forward pass spreads its kernels over (default 1; see keel-embed's
-    /// `BatcherConfig::kernel_threads`).
+    /// Threads one forward pass spreads its kernels over.
     pub kernel_threads: usize,
-    /// Threads tokenizing texts (default 1).
+    /// Threads tokenizing texts.
     pub tokenizer_threads: usize,
 }
 

@@ -2,6 +2,7 @@
 
 use keel_analyze::PoolBuildError;
 use keel_embed::EmbedError;
+use keel_query::QueryError;
 
 /// A configuration the built-ins cannot run with, or a resource they could not open.
 ///
@@ -13,6 +14,14 @@ pub enum BuiltinsError {
     /// The analysis pool's threads could not be started.
     #[error("cannot start the analysis pool: {0}")]
     AnalysisPool(#[from] PoolBuildError),
+    /// A database configuration is invalid, or a database could not be opened or seeded.
+    #[error("databases: {0}")]
+    Database(#[from] QueryError),
+    /// The query tool is enabled without any database to query.
+    #[error(
+        "query.enabled is true but query.databases is empty; list a database or disable the tool"
+    )]
+    NoDatabases,
     /// The embedding settings are invalid.
     #[error("embedding tools: {0}")]
     Embed(#[source] EmbedError),

@@ -1,7 +1,10 @@
 //! Keel's built-in tools, written against the same public tool API as any user's:
 //!
 //! - `analyze` (CPU): exact statistics on keel-analyze's bounded pool, with progress
-//!   notifications and cancellation;
+//!   notifications and cancellation, over inline values, CSV or a SQL query's rows;
+//! - `query` (IO): one read-only SQL statement on a named SQLite or PostgreSQL database
+//!   through keel-query, plus schema browsing as resources (`keel://databases`,
+//!   `keel://db/{database}/tables`, `keel://db/{database}/tables/{table}`);
 //! - `embed`, `similarity`, `classify` (ML): all-MiniLM-L6-v2 through keel-embed's dynamic
 //!   batcher; degraded, not fatal, while the model files are missing.
 //!
@@ -19,8 +22,9 @@ mod builtins;
 mod config;
 mod embed;
 mod error;
+mod query;
 mod schema;
 
 pub use builtins::{Builtins, Readiness, builtins};
-pub use config::{AnalyzeConfig, BuiltinsConfig, EmbedConfig};
+pub use config::{AnalyzeConfig, BuiltinsConfig, DatabaseEntry, EmbedConfig, QueryConfig};
 pub use error::BuiltinsError;

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 fn config() -> BuiltinsConfig {
     let mut config = BuiltinsConfig::default();
     config.embed.enabled = false;
+    config.query.enabled = false;
     config
 }
 

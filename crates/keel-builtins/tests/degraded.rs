@@ -12,6 +12,7 @@ use support::Harness;
 async fn missing_model_degrades_only_the_embedding_tools() {
     let empty = tempfile::tempdir().unwrap();
     let mut config = BuiltinsConfig::default();
+    config.query.enabled = false;
     config.embed.model_dir = Some(empty.path().join("all-minilm-l6-v2"));
     let h = Harness::start(&config).await;
 
@@ -44,10 +45,12 @@ async fn missing_model_degrades_only_the_embedding_tools() {
 async fn disabled_tools_are_not_registered() {
     let mut config = BuiltinsConfig::default();
     config.embed.enabled = false;
+    config.query.enabled = false;
     let h = Harness::start(&config).await;
     assert!(h.builtins.readiness().ready);
     let registry = h.dispatcher.registry();
     assert!(registry.tool("analyze").is_some());
     assert!(registry.tool("embed").is_none());
     assert!(registry.tool("classify").is_none());
+    assert!(registry.tool("query").is_none());
 }

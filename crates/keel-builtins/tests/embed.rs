@@ -17,6 +17,7 @@ const TOLERANCE: f64 = 1e-5;
 async fn harness() -> Harness {
     let mut config = BuiltinsConfig::default();
     config.analyze.enabled = false;
+    config.query.enabled = false;
     let h = Harness::start(&config).await;
     let readiness = h.builtins.readiness();
     assert!(

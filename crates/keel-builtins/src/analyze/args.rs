@@ -20,12 +20,31 @@ pub(crate) struct AnalyzeArgs {
     /// How to read `csv`.
     #[serde(default)]
     pub(crate) csv_options: Option<CsvOptions>,
+    /// Rows of a read-only SQL query, read by the server (the data never passes through the
+    /// conversation): every selected column must be numeric.
+    #[serde(default)]
+    pub(crate) query: Option<QuerySource>,
     /// Columns to analyse, in report order. Default: every column.
     #[serde(default)]
     pub(crate) columns: Option<Vec<String>>,
     /// Operations to run. Default: `summary`.
     #[serde(default)]
     pub(crate) operations: Vec<Operation>,
+}
+
+/// A SQL query whose result is the dataset.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct QuerySource {
+    /// The database to read. Default: the first configured (`main` out of the box).
+    #[serde(default)]
+    pub(crate) database: Option<String>,
+    /// One read-only statement selecting numeric columns; column names become dataset
+    /// column names.
+    pub(crate) sql: String,
+    /// Values bound to the statement's placeholders, in order.
+    #[serde(default)]
+    pub(crate) params: Vec<Value>,
 }
 
 /// Where the numbers come from.
@@ -35,6 +54,8 @@ pub(crate) enum Source {
     Values(Value),
     /// CSV text and how to read it.
     Csv(String, CsvOptions),
+    /// A query's rows.
+    Query(QuerySource),
 }
 
 impl AnalyzeArgs {
@@ -43,13 +64,14 @@ impl AnalyzeArgs {
         if self.csv_options.is_some() && self.csv.is_none() {
             return Err("csv_options applies only to csv input".to_owned());
         }
-        let source = match (self.values, self.csv) {
-            (Some(values), None) => Source::Values(values),
-            (None, Some(csv)) => Source::Csv(csv, self.csv_options.unwrap_or_default()),
-            (None, None) => {
-                return Err("no data: give one of `values` or `csv`".to_owned());
+        let source = match (self.values, self.csv, self.query) {
+            (Some(values), None, None) => Source::Values(values),
+            (None, Some(csv), None) => Source::Csv(csv, self.csv_options.unwrap_or_default()),
+            (None, None, Some(query)) => Source::Query(query),
+            (None, None, None) => {
+                return Err("no data: give one of `values`, `csv` or `query`".to_owned());
             }
-            _ => return Err("give exactly one of `values` or `csv`".to_owned()),
+            _ => return Err("give exactly one of `values`, `csv` or `query`".to_owned()),
         };
         let request = AnalysisRequest {
             columns: self.columns,

@@ -1,5 +1,6 @@
-//! The `analyze` tool: exact statistics over inline values or CSV text, computed on the
-//! bounded analysis pool with coarse progress notifications and cancellation.
+//! The `analyze` tool: exact statistics over inline values, CSV text or the rows of a SQL
+//! query, computed on the bounded analysis pool with coarse progress notifications and
+//! cancellation.
 //!
 //! Parsing runs on a blocking thread and the analysis on the pool's own threads, never on
 //! the async runtime. A full pool is reported as a tool error (`isError`) saying the engine
@@ -11,39 +12,59 @@ mod progress;
 use std::sync::Arc;
 
 use keel_analyze::{
-    AnalysisError, AnalysisPool, AnalysisRequest, CancelToken, Dataset, render_text, report_schema,
+    AnalysisError, AnalysisPool, AnalysisRequest, CancelToken, CsvOptions, Dataset, render_text,
+    report_schema,
 };
 use keel_core::{
     Annotations, CallToolResult, Context, TaskSupport, Tool, ToolBuilder, ToolError, Workload,
 };
+use keel_query::Databases;
+use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use self::args::{AnalyzeArgs, Source};
+use self::args::{AnalyzeArgs, QuerySource, Source};
 use self::progress::{CancelBridge, progress_fn};
 use crate::config::AnalyzeConfig;
 use crate::error::BuiltinsError;
+use crate::query::pick;
 use crate::schema::inline_schema;
 
 const DESCRIPTION: &str = "Exact descriptive statistics over numeric data: summary (count, \
 sum, mean, median, variance, standard deviation, min, max), percentiles, histograms, Pearson \
 correlation, linear regression, outliers (IQR and z-score) and moving averages. Give the data \
-as `values` (an array, or an object of named arrays) or as `csv` text, and list `operations` \
-(default: summary).";
+as `values` (an array, or an object of named arrays), as `csv` text, or as a read-only SQL \
+`query` whose numeric columns the server reads itself; list `operations` (default: summary).";
 
-/// The analysis pool and the admission bound in front of it.
+/// The analysis pool, the admission bound in front of it, and the databases a `query`
+/// source reads.
 pub(crate) struct Analyzer {
     pool: AnalysisPool,
-    /// Held from parsing to the end of the analysis; the pool's own bound only covers the
-    /// analysis.
+    databases: Option<Databases>,
+    /// Held from reading the data to the end of the analysis; the pool's own bound only
+    /// covers the analysis.
     admission: Arc<Semaphore>,
 }
 
+/// The data, read but not yet parsed into a [`Dataset`].
+enum Data {
+    Inline(Value),
+    Csv(String, CsvOptions),
+    Rows(Vec<String>, Vec<Vec<Value>>),
+}
+
 impl Analyzer {
-    /// Starts the pool.
-    pub(crate) fn new(config: &AnalyzeConfig) -> Result<Self, BuiltinsError> {
+    /// Starts the pool; `databases` is `None` when the query tool is disabled.
+    pub(crate) fn new(
+        config: &AnalyzeConfig,
+        databases: Option<Databases>,
+    ) -> Result<Self, BuiltinsError> {
         let pool = AnalysisPool::new(config.pool())?;
         let admission = Arc::new(Semaphore::new(pool.capacity()));
-        Ok(Self { pool, admission })
+        Ok(Self {
+            pool,
+            databases,
+            admission,
+        })
     }
 
     /// The `analyze` tool.
@@ -67,11 +88,42 @@ impl Analyzer {
         let Ok(_admitted) = Arc::clone(&self.admission).try_acquire_owned() else {
             return Ok(busy(self.pool.capacity()));
         };
-        let dataset = match load(source).await {
+        let data = match source {
+            Source::Values(values) => Data::Inline(values),
+            Source::Csv(text, options) => Data::Csv(text, options),
+            Source::Query(query) => match self.fetch(query).await {
+                Ok(data) => data,
+                Err(message) => return Ok(CallToolResult::error(message)),
+            },
+        };
+        let dataset = match parse(data).await {
             Ok(dataset) => dataset,
             Err(e) => return Ok(CallToolResult::error(e.to_string())),
         };
         self.run(dataset, request, &cx).await
+    }
+
+    /// Runs the query, reading at most the database's row limit: an analysis of a cut-off
+    /// result would be silently wrong, so a longer result is an error.
+    async fn fetch(&self, query: QuerySource) -> Result<Data, String> {
+        let Some(databases) = &self.databases else {
+            return Err("no databases are configured (the query tool is disabled)".to_owned());
+        };
+        let database = pick(databases, query.database.as_deref()).map_err(|e| e.to_string())?;
+        let limit = database.max_rows_limit();
+        let output = database
+            .query(&query.sql, &query.params, Some(limit))
+            .await
+            .map_err(|e| e.to_string())?;
+        if output.truncated {
+            return Err(format!(
+                "the query returns more than {limit} rows, the most analyze reads from database \
+                 `{}`; filter or aggregate in SQL",
+                database.name()
+            ));
+        }
+        let columns = output.columns.into_iter().map(|c| c.name).collect();
+        Ok(Data::Rows(columns, output.rows))
     }
 
     async fn run(
@@ -104,10 +156,11 @@ fn busy(capacity: usize) -> CallToolResult {
 }
 
 /// Builds the dataset off the async runtime: large inputs take a while to parse.
-async fn load(source: Source) -> Result<Dataset, AnalysisError> {
-    let parse = move || match source {
-        Source::Values(values) => Dataset::from_inline(&values),
-        Source::Csv(text, options) => Dataset::from_csv(&text, &options),
+async fn parse(data: Data) -> Result<Dataset, AnalysisError> {
+    let parse = move || match data {
+        Data::Inline(values) => Dataset::from_inline(&values),
+        Data::Csv(text, options) => Dataset::from_csv(&text, &options),
+        Data::Rows(columns, rows) => Dataset::from_rows(columns, rows),
     };
     tokio::task::spawn_blocking(parse)
         .await

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use keel_builtins::{Builtins, BuiltinsConfig, builtins};
+use keel_builtins::{Builtins, BuiltinsConfig, DatabaseEntry, builtins};
 use keel_core::{
     DispatchSettings, Dispatcher, MemorySessionStore, Outbound, ParsedRequest, Registry,
     RequestEnv, RequestStateCodec, ServerInfo, StateKey,
@@ -16,6 +16,18 @@ use keel_protocol::{Message, ProtocolVersion, meta};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+/// A database entry for a SQLite file in `dir` (created with the demo data on start).
+pub(crate) fn sqlite_in(dir: &tempfile::TempDir, name: &str) -> DatabaseEntry {
+    DatabaseEntry {
+        name: name.to_owned(),
+        url: format!(
+            "sqlite://{}",
+            dir.path().join(format!("{name}.db")).display()
+        ),
+        ..DatabaseEntry::default()
+    }
+}
 
 /// The dispatcher and the built-ins behind it.
 pub(crate) struct Harness {

@@ -1,0 +1,89 @@
+//! The `query` tool: one read-only SQL statement against a named database, answered with
+//! typed columns and rows (`structuredContent`) and a plain-text table. Schema browsing is
+//! in [`resources`].
+//!
+//! Every refusal and failure (malformed SQL, a write, several statements, a parameter count
+//! that does not match, an unknown database, a timeout) is an `isError` result carrying
+//! keel-query's message, which never includes a connection URL.
+
+mod resources;
+
+use keel_core::{Annotations, CallToolResult, Context, Tool, ToolBuilder, ToolError, Workload};
+use keel_query::{Database, Databases, QueryError, QueryOutput, render_table};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value;
+
+pub(crate) use self::resources::{database_resources, database_templates};
+use crate::schema::inline_schema;
+
+/// Width the text table aims for.
+const TABLE_WIDTH: usize = 120;
+
+const DESCRIPTION: &str = "Runs one read-only SQL statement (SELECT, WITH, VALUES, EXPLAIN…) \
+against a configured database and returns typed columns and rows. Bind values with `params` \
+(placeholders `?`/`?N` for SQLite, `$1…$n` for PostgreSQL) instead of quoting them into the \
+SQL. Writes and multiple statements are refused. Browse tables with the keel://databases \
+and keel://db/{database}/tables resources.";
+
+/// Arguments of `query`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct QueryArgs {
+    /// One read-only SQL statement.
+    sql: String,
+    /// Values bound to the statement's placeholders, in order.
+    #[serde(default)]
+    params: Vec<Value>,
+    /// The database to query. Default: the first configured (`main` out of the box).
+    #[serde(default)]
+    database: Option<String>,
+    /// Most rows to return (default and limit set per database).
+    #[serde(default)]
+    max_rows: Option<usize>,
+}
+
+/// The database a call names, or the default one.
+pub(crate) fn pick<'a>(
+    databases: &'a Databases,
+    name: Option<&str>,
+) -> Result<&'a Database, QueryError> {
+    match name {
+        Some(name) => databases.get(name),
+        None => databases
+            .default_database()
+            .ok_or_else(|| QueryError::UnknownDatabase {
+                name: String::new(),
+                available: Vec::new(),
+            }),
+    }
+}
+
+/// The `query` tool over `databases`.
+pub(crate) fn query_tool(databases: &Databases) -> Tool {
+    let databases = databases.clone();
+    ToolBuilder::new("query", inline_schema::<QueryArgs>())
+        .title("Query a database")
+        .description(DESCRIPTION)
+        .annotations(Annotations::read_only())
+        .workload(Workload::Io)
+        .output_schema(inline_schema::<QueryOutput>())
+        .typed_handler(move |args: QueryArgs, _cx: Context| {
+            let databases = databases.clone();
+            async move { Ok::<_, ToolError>(run(&databases, args).await) }
+        })
+}
+
+async fn run(databases: &Databases, args: QueryArgs) -> CallToolResult {
+    let outcome = match pick(databases, args.database.as_deref()) {
+        Ok(database) => database.query(&args.sql, &args.params, args.max_rows).await,
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(output) => match serde_json::to_value(&output) {
+            Ok(value) => CallToolResult::structured(value, render_table(&output, TABLE_WIDTH)),
+            Err(e) => CallToolResult::error(format!("could not encode the rows: {e}")),
+        },
+        Err(e) => CallToolResult::error(e.to_string()),
+    }
+}
