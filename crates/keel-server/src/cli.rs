@@ -1,6 +1,6 @@
 //! The `keel` command line.
 
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
 
 use clap::{Parser, Subcommand};
 use keel_core::Registry;
@@ -63,13 +63,6 @@ pub fn main(cli: Cli) -> ExitCode {
     if let Some(l) = listen {
         config.http.listen = l;
     }
-    let registry = match Registry::builder().tool(echo_tool()).build() {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(error = %e, "registry refused");
-            return ExitCode::from(2);
-        }
-    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -83,12 +76,29 @@ pub fn main(cli: Cli) -> ExitCode {
     let result = runtime.block_on(async move {
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
-        let server = Server::new(config, registry);
-        if stdio {
+        let builtins = keel_builtins::builtins(&config.builtins)
+            .await
+            .map_err(std::io::Error::other)?;
+        for line in builtins.readiness().degraded {
+            tracing::warn!(degraded = %line, "built-in tool not ready");
+        }
+        let registry = builtins
+            .register(Registry::builder().tool(echo_tool()))
+            .build()
+            .map_err(std::io::Error::other)?;
+        let builtins = Arc::new(builtins);
+        let ready = Arc::clone(&builtins);
+        let server = Server::new(config, registry).with_readiness(Arc::new(move || {
+            let r = ready.readiness();
+            (r.ready, r.degraded)
+        }));
+        let result = if stdio {
             server.serve_stdio(shutdown).await
         } else {
             server.serve_http(shutdown).await
-        }
+        };
+        builtins.close().await;
+        result
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

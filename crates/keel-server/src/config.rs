@@ -36,6 +36,8 @@ pub struct Config {
     pub state_key: Option<String>,
     /// Natural-language guidance for models.
     pub instructions: Option<String>,
+    /// The built-in tools (`analyze`, `query`, `embed`, `similarity`, `classify`).
+    pub builtins: keel_builtins::BuiltinsConfig,
 }
 
 impl Default for Config {
@@ -44,6 +46,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             sessions: SessionsConfig::default(),
             state_key: None,
+            builtins: keel_builtins::BuiltinsConfig::default(),
             instructions: Some("Keel MCP server. Call tools/list to see what it offers.".into()),
         }
     }

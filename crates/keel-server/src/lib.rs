@@ -12,4 +12,4 @@ mod serve;
 
 pub use config::{Config, ConfigError, HttpConfig, SessionsConfig};
 pub use echo::{EchoArgs, echo_tool};
-pub use serve::{Server, build_dispatcher, serve_http, serve_stdio};
+pub use serve::{Extras, Readiness, Server, build_dispatcher, serve_http, serve_stdio};

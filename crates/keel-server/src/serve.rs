@@ -48,7 +48,11 @@ pub struct Server {
     config: Config,
     dispatcher: Arc<Dispatcher>,
     metrics: Metrics,
+    readiness: Option<Readiness>,
 }
+
+/// Reports what cannot serve yet: `(ready, reasons)`.
+pub type Readiness = Arc<dyn Fn() -> (bool, Vec<String>) + Send + Sync>;
 
 /// The default tool stack, outermost first: metrics (sees rejections and queueing time),
 /// admission per workload class, then schema validation and the handler.
@@ -71,7 +75,14 @@ impl Server {
             config,
             dispatcher,
             metrics,
+            readiness: None,
         }
+    }
+
+    /// Adds a readiness check, served at `/readyz` (degraded parts are listed, not fatal).
+    pub fn with_readiness(mut self, readiness: Readiness) -> Self {
+        self.readiness = Some(readiness);
+        self
     }
 
     /// The metrics of tool calls.
@@ -87,14 +98,11 @@ impl Server {
     /// Serves Streamable HTTP until `shutdown` fires; in-flight requests finish first.
     pub async fn serve_http(self, shutdown: CancellationToken) -> std::io::Result<()> {
         let listener = tokio::net::TcpListener::bind(self.config.http.listen).await?;
-        serve_http(
-            listener,
-            &self.config,
-            self.dispatcher,
-            Some(self.metrics),
-            shutdown,
-        )
-        .await
+        let extras = Extras {
+            metrics: Some(self.metrics),
+            readiness: self.readiness,
+        };
+        serve_http(listener, &self.config, self.dispatcher, extras, shutdown).await
     }
 
     /// Serves stdin/stdout until stdin closes or `shutdown` fires.
@@ -103,12 +111,21 @@ impl Server {
     }
 }
 
+/// Endpoints served beside MCP.
+#[derive(Default)]
+pub struct Extras {
+    /// `/metrics`.
+    pub metrics: Option<Metrics>,
+    /// `/readyz`.
+    pub readiness: Option<Readiness>,
+}
+
 /// Serves HTTP on a bound listener.
 pub async fn serve_http(
     listener: tokio::net::TcpListener,
     config: &Config,
     dispatcher: Arc<Dispatcher>,
-    metrics: Option<Metrics>,
+    extras: Extras,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let hosts = &config.http.allowed_hosts;
@@ -135,7 +152,21 @@ pub async fn serve_http(
     ));
     let mut app = keel_transport::router(dispatcher, settings, &config.http.path)
         .route("/healthz", get(|| async { "ok" }));
-    if let Some(m) = metrics {
+    if let Some(ready) = extras.readiness {
+        app = app.route(
+            "/readyz",
+            get(move || {
+                let (ok, degraded) = ready();
+                let status = if ok { "ready" } else { "degraded" };
+                async move {
+                    let body =
+                        serde_json::json!({ "status": status, "degraded": degraded }).to_string();
+                    ([(http::header::CONTENT_TYPE, "application/json")], body)
+                }
+            }),
+        );
+    }
+    if let Some(m) = extras.metrics {
         app = app.route(
             "/metrics",
             get(move || {

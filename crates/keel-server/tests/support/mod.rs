@@ -57,6 +57,13 @@ pub(crate) fn keel_command(log: &str) -> Command {
         cmd.env_remove(var);
     }
     cmd.env("KEEL_LOG", log);
+    // Each server gets its own working directory, so the demo database it creates there is
+    // never shared with a server of another test.
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("keel-e2e-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp working directory");
+    cmd.current_dir(dir);
     cmd
 }
 
