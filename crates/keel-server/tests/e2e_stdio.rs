@@ -246,3 +246,67 @@ async fn closing_stdin_of_an_idle_process_exits_zero() {
     assert_eq!(status.code(), Some(0), "exit status {status}");
     assert!(lines.is_empty(), "unexpected output: {lines:#?}");
 }
+
+#[tokio::test]
+async fn builtin_tools_answer_over_stdio() {
+    let mut keel = KeelStdio::start();
+    let call = |id: i64, tool: &str, arguments: Value| {
+        request(
+            id,
+            "tools/call",
+            with_modern_meta(json!({ "name": tool, "arguments": arguments })),
+        )
+    };
+    let reply = keel
+        .call(&call(
+            1,
+            "query",
+            json!({ "sql": "SELECT count(*) FROM products" }),
+        ))
+        .await;
+    let result = expect_result(&reply, &json!(1));
+    assert_eq!(result["isError"], json!(false), "{result}");
+    assert!(
+        result["structuredContent"]["rows"][0][0]
+            .as_i64()
+            .is_some_and(|n| n > 0),
+        "{result}"
+    );
+
+    let reply = keel
+        .call(&call(
+            2,
+            "query",
+            json!({ "sql": "UPDATE products SET price_cents = 1" }),
+        ))
+        .await;
+    assert_eq!(
+        expect_result(&reply, &json!(2))["isError"],
+        json!(true),
+        "writes are refused"
+    );
+
+    let reply = keel
+        .call(&call(
+            3,
+            "analyze",
+            json!({ "values": [2.0, 4.0], "operations": [{ "op": "sum" }] }),
+        ))
+        .await;
+    let result = expect_result(&reply, &json!(3));
+    assert_eq!(
+        result["structuredContent"]["columns"][0]["sum"],
+        json!(6.0),
+        "{result}"
+    );
+
+    let reply = keel
+        .call(&call(4, "embed", json!({ "texts": ["stdio"] })))
+        .await;
+    let result = expect_result(&reply, &json!(4));
+    assert_eq!(
+        result["structuredContent"]["dimensions"],
+        json!(384),
+        "needs the model (KEEL_MODEL_DIR): {result}"
+    );
+}
