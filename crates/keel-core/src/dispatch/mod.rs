@@ -142,6 +142,12 @@ impl Dispatcher {
         &self.registry
     }
 
+    /// Changes announced with [`crate::Context::notify_changed`], for transports that push
+    /// them to legacy sessions' standalone streams.
+    pub fn subscribe_changes(&self) -> tokio::sync::broadcast::Receiver<crate::ListChange> {
+        self.changes.subscribe()
+    }
+
     /// The session store.
     pub fn sessions(&self) -> &Arc<dyn SessionStore> {
         &self.sessions

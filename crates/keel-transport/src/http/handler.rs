@@ -10,7 +10,7 @@ use axum::{
 };
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
-use keel_core::{ParsedRequest, RequestEnv, Session, SessionId};
+use keel_core::{ListChange, ParsedRequest, RequestEnv, Session, SessionId};
 use keel_protocol::{Era, Message, MessageKind, ProtocolVersion, RpcError, meta, methods};
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -329,7 +329,30 @@ async fn get(app: &AppState, headers: &HeaderMap) -> Response {
             &RpcError::invalid_request("this session already has an open stream"),
         );
     }
+    tokio::spawn(forward_changes(app.dispatcher.subscribe_changes(), session));
     response::session_stream(rx, app.settings.keep_alive)
+}
+
+/// Pushes list changes to a legacy session's standalone stream until the stream closes.
+async fn forward_changes(
+    mut changes: tokio::sync::broadcast::Receiver<ListChange>,
+    session: Arc<Session>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let method = match changes.recv().await {
+            Ok(ListChange::Tools) => methods::TOOLS_LIST_CHANGED,
+            Ok(ListChange::Prompts) => methods::PROMPTS_LIST_CHANGED,
+            Ok(ListChange::Resources) => methods::RESOURCES_LIST_CHANGED,
+            // Legacy resource subscriptions are not tracked per session, so updates are not sent.
+            Ok(ListChange::ResourceUpdated(_)) | Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => return,
+        };
+        let bytes = keel_protocol::encode_notification(method, None::<&serde_json::Value>);
+        if !session.send_on_stream(keel_core::Outbound::Notification(bytes)) {
+            return;
+        }
+    }
 }
 
 async fn delete(app: &AppState, headers: &HeaderMap) -> Response {
