@@ -38,7 +38,6 @@ use std::{net::SocketAddr, process::ExitCode};
 use clap::Parser;
 use keel_core::{Registry, RegistryError, ToolBuilder};
 use keel_server::{Config, Server};
-use tokio_util::sync::CancellationToken;
 
 /// Command line of the conformance server.
 #[derive(Debug, Parser)]
@@ -83,39 +82,8 @@ fn no_args(name: &str, description: &str) -> ToolBuilder {
     .description(description)
 }
 
-fn init_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("KEEL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-}
-
-async fn stop_on_signal(shutdown: CancellationToken) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
-    tracing::info!("shutting down");
-    shutdown.cancel();
-}
-
 fn main() -> ExitCode {
-    init_logs();
+    keel_server::cli::init_logs();
     let args = Args::parse();
     let mut config = match Config::load(None) {
         Ok(c) => c,
@@ -132,26 +100,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start the runtime");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(async move {
-        let shutdown = CancellationToken::new();
-        tokio::spawn(stop_on_signal(shutdown.clone()));
-        Server::new(config, registry).serve_http(shutdown).await
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %e, "server stopped with an error");
-            ExitCode::FAILURE
-        }
-    }
+    keel_server::cli::run_until_signal(move |shutdown| {
+        Server::new(config, registry).serve_http(shutdown)
+    })
 }

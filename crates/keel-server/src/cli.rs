@@ -1,6 +1,6 @@
 //! The `keel` command line.
 
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
+use std::{future::Future, net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
 
 use clap::{Parser, Subcommand};
 use keel_core::Registry;
@@ -34,7 +34,8 @@ pub enum Command {
     },
 }
 
-fn init_logs() {
+/// Structured JSON logs on stderr, filtered by `KEEL_LOG` (default `info`).
+pub fn init_logs() {
     // Logs go to stderr: on stdio, stdout carries nothing but MCP.
     let filter = tracing_subscriber::EnvFilter::try_from_env("KEEL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -63,19 +64,7 @@ pub fn main(cli: Cli) -> ExitCode {
     if let Some(l) = listen {
         config.http.listen = l;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start the runtime");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(async move {
-        let shutdown = CancellationToken::new();
-        tokio::spawn(stop_on_signal(shutdown.clone()));
+    run_until_signal(move |shutdown| async move {
         let builtins = keel_builtins::builtins(&config.builtins)
             .await
             .map_err(std::io::Error::other)?;
@@ -99,6 +88,31 @@ pub fn main(cli: Cli) -> ExitCode {
         };
         builtins.close().await;
         result
+    })
+}
+
+/// Runs `serve` on a multi-threaded runtime until it returns; SIGINT or SIGTERM cancel the
+/// token it receives so it can finish in-flight work. Errors are logged; the exit code says
+/// whether it succeeded.
+pub fn run_until_signal<F, Fut>(serve: F) -> ExitCode
+where
+    F: FnOnce(CancellationToken) -> Fut,
+    Fut: Future<Output = std::io::Result<()>>,
+{
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(stop_on_signal(shutdown.clone()));
+        serve(shutdown).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
