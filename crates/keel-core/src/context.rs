@@ -16,6 +16,19 @@ pub enum Outbound {
     Notification(Vec<u8>),
     /// A server-to-client request (legacy elicitation, sampling, roots).
     Request(Vec<u8>),
+    /// Let go of the client's connection while the request goes on; the client resumes
+    /// with `Last-Event-ID`. Transports without resumable streams ignore it.
+    CloseStream,
+}
+
+impl Outbound {
+    /// The encoded message, or `None` for a transport signal.
+    pub fn into_bytes(self) -> Option<Vec<u8>> {
+        match self {
+            Self::Notification(b) | Self::Request(b) => Some(b),
+            Self::CloseStream => None,
+        }
+    }
 }
 
 /// A change clients may subscribe to (`subscriptions/listen`).
@@ -216,6 +229,17 @@ impl Context {
     /// The cancellation token, to hand to work running off the async reactor.
     pub fn cancellation_token(&self) -> CancellationToken {
         self.inner.cancel.clone()
+    }
+
+    /// Lets go of the client's HTTP connection while the work goes on (SSE polling, since
+    /// 2025-11-25): the client reconnects with `Last-Event-ID` after the announced retry
+    /// interval and receives what followed. Worth calling before a long wait, so that no
+    /// connection idles through it. Does nothing where streams are not resumable (stdio,
+    /// 2026-07-28, legacy requests without a session).
+    pub fn close_stream(&self) {
+        if let Some(tx) = &self.inner.outbound {
+            let _ = tx.send(Outbound::CloseStream);
+        }
     }
 
     /// Whether the client asked for progress notifications.

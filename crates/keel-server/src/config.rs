@@ -85,6 +85,9 @@ pub struct SessionsConfig {
     pub idle_timeout_secs: u64,
     /// `lenient` (serve session-less legacy requests) or `strict` (refuse them with 400).
     pub mode: String,
+    /// How long a request keeps running after its SSE connection went, for the client to
+    /// resume with `Last-Event-ID`, seconds.
+    pub resume_window_secs: u64,
 }
 
 impl Default for SessionsConfig {
@@ -92,6 +95,7 @@ impl Default for SessionsConfig {
         Self {
             idle_timeout_secs: 1800,
             mode: "lenient".into(),
+            resume_window_secs: 60,
         }
     }
 }

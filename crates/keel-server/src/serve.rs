@@ -8,7 +8,7 @@ use keel_core::{
     SessionStore, StateKey, ToolService,
 };
 use keel_middleware::{AdmissionLayer, AdmissionLimits, Metrics};
-use keel_transport::{HttpSettings, OriginPolicy, SessionMode};
+use keel_transport::{HttpSettings, OriginPolicy, ResumeSettings, SessionMode};
 use tokio_util::sync::CancellationToken;
 use tower::{ServiceBuilder, util::BoxCloneSyncService};
 
@@ -141,6 +141,10 @@ pub async fn serve_http(
             SessionMode::Strict
         } else {
             SessionMode::Lenient
+        },
+        resume: ResumeSettings {
+            window: Duration::from_secs(config.sessions.resume_window_secs),
+            ..ResumeSettings::default()
         },
         ..HttpSettings::default()
     };

@@ -8,5 +8,5 @@
 mod http;
 mod stdio;
 
-pub use http::{HttpSettings, OriginPolicy, SessionMode, router};
+pub use http::{HttpSettings, OriginPolicy, ResumeSettings, SessionMode, router};
 pub use stdio::serve_stdio;

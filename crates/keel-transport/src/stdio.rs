@@ -105,8 +105,9 @@ where
         let forward = out_tx.clone();
         let related = tokio::spawn(async move {
             while let Some(m) = rx.recv().await {
-                let (Outbound::Notification(b) | Outbound::Request(b)) = m;
-                let _ = forward.send(b);
+                if let Some(b) = m.into_bytes() {
+                    let _ = forward.send(b);
+                }
             }
         });
         if is_initialize {

@@ -105,8 +105,11 @@ pub(crate) fn tools() -> Vec<Tool> {
         }),
         no_args(
             "test_reconnection",
-            "Returns text; a client that loses the stream resumes it with Last-Event-ID.",
+            "Lets go of the SSE connection, then answers: the client resumes with Last-Event-ID.",
         )
-        .handler(|_, _| async { Ok(CallToolResult::text("Reconnection test completed")) }),
+        .handler(|_, ctx: Context| async move {
+            ctx.close_stream();
+            Ok(CallToolResult::text("Reconnection test completed"))
+        }),
     ]
 }

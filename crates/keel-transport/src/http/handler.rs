@@ -10,7 +10,7 @@ use axum::{
 };
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
-use keel_core::{ListChange, ParsedRequest, RequestEnv, Session, SessionId};
+use keel_core::{ListChange, Outbound, ParsedRequest, RequestEnv, Session, SessionId};
 use keel_protocol::{Era, Message, MessageKind, ProtocolVersion, RpcError, meta, methods};
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -19,7 +19,8 @@ use tokio_util::sync::CancellationToken;
 use super::{
     AppState, SessionMode,
     modern::{self, VERSION_HEADER},
-    response::{self, SESSION_HEADER, SseBody},
+    response::{self, ReplyFuture, SESSION_HEADER, SseBody},
+    resume,
 };
 
 pub(crate) async fn endpoint(State(app): State<Arc<AppState>>, request: Request) -> Response {
@@ -153,7 +154,7 @@ async fn serve_modern(app: &AppState, headers: &HeaderMap, req: ParsedRequest) -
         sessions_enabled: false,
         cancellable_by_notification: false,
     };
-    run(app, req, env, true).await
+    run(app, req, env, true, None).await
 }
 
 async fn serve_legacy(
@@ -206,6 +207,7 @@ async fn serve_legacy(
         (None, None) => ProtocolVersion::V2025_03_26,
     };
     let cancellable = session.is_some();
+    let resumable = Resumable::of(session.as_ref(), version);
     let env = move |outbound, cancel| RequestEnv {
         version,
         session,
@@ -214,7 +216,7 @@ async fn serve_legacy(
         sessions_enabled: true,
         cancellable_by_notification: cancellable,
     };
-    run(app, req, env, false).await
+    run(app, req, env, false, resumable).await
 }
 
 async fn lookup(app: &AppState, raw: &str) -> Option<Arc<Session>> {
@@ -222,33 +224,80 @@ async fn lookup(app: &AppState, raw: &str) -> Option<Arc<Session>> {
     app.dispatcher.sessions().get(id).await
 }
 
+/// A legacy request of a session: its stream, once it has one, can be resumed.
+struct Resumable {
+    session: u128,
+    /// Whether the client takes an empty priming event (2025-11-25 and later).
+    prime: bool,
+}
+
+impl Resumable {
+    fn of(session: Option<&Arc<Session>>, version: ProtocolVersion) -> Option<Self> {
+        session.map(|s| Self {
+            session: s.id().0,
+            prime: version >= ProtocolVersion::V2025_11_25,
+        })
+    }
+}
+
 /// Dispatches a request and answers with JSON, or with SSE as soon as the request sends a
 /// message before its final response.
 async fn run(
     app: &AppState,
     req: ParsedRequest,
-    make_env: impl FnOnce(mpsc::UnboundedSender<keel_core::Outbound>, CancellationToken) -> RequestEnv,
+    make_env: impl FnOnce(mpsc::UnboundedSender<Outbound>, CancellationToken) -> RequestEnv,
     modern: bool,
+    resumable: Option<Resumable>,
 ) -> Response {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let cancel = CancellationToken::new();
     let guard = cancel.clone().drop_guard();
     let dispatcher = Arc::clone(&app.dispatcher);
     let env = make_env(tx, cancel);
-    let mut reply = Box::pin(async move { dispatcher.handle(req, env).await });
-    tokio::select! {
-        biased;
-        first = rx.recv() => match first {
-            Some(first) => response::sse(SseBody::new(first, rx, reply, guard, app.settings.keep_alive)),
-            None => finish(reply.await, modern, guard),
-        },
-        done = &mut reply => match rx.try_recv() {
-            Ok(first) => {
-                let ready = Box::pin(std::future::ready(done));
-                response::sse(SseBody::new(first, rx, ready, guard, app.settings.keep_alive))
+    let mut reply: ReplyFuture = Box::pin(async move { dispatcher.handle(req, env).await });
+    // Only a resumable stream has a connection worth letting go of.
+    let wanted = |m: &Outbound| resumable.is_some() || !matches!(m, Outbound::CloseStream);
+    let (first, done) = loop {
+        tokio::select! {
+            biased;
+            m = rx.recv() => match m {
+                Some(m) if wanted(&m) => break (m, None),
+                Some(_) => {}
+                None => return finish(reply.await, modern, guard),
+            },
+            done = &mut reply => {
+                let queued = std::iter::from_fn(|| rx.try_recv().ok()).find(|m| wanted(m));
+                match queued {
+                    Some(m) => break (m, Some(done)),
+                    None => return finish(done, modern, guard),
+                }
             }
-            Err(_) => finish(done, modern, guard),
-        },
+        }
+    };
+    if let Some(done) = done {
+        reply = Box::pin(std::future::ready(done));
+    }
+    match (resumable, first.into_bytes()) {
+        (Some(r), first) => {
+            let first = first.map_or(Outbound::CloseStream, Outbound::Notification);
+            response::sse(resume::start(
+                &app.streams,
+                r.session,
+                r.prime,
+                first,
+                rx,
+                reply,
+                guard,
+            ))
+        }
+        (None, Some(first)) => response::sse(SseBody::new(
+            first,
+            rx,
+            reply,
+            guard,
+            app.settings.keep_alive,
+        )),
+        (None, None) => finish(reply.await, modern, guard),
     }
 }
 
@@ -321,6 +370,15 @@ async fn get(app: &AppState, headers: &HeaderMap) -> Response {
             &RpcError::invalid_request("Session not found"),
         );
     };
+    if let Some(last) = header_str(headers, "last-event-id") {
+        match app.streams.find(session.id().0, last) {
+            Some((log, from)) => {
+                return response::sse(resume::read(Arc::clone(&app.streams), log, from));
+            }
+            // Expired or never ours: the GET still opens the session's standalone stream.
+            None => tracing::debug!(last_event_id = last, "no stream to resume"),
+        }
+    }
     let (tx, rx) = mpsc::unbounded_channel();
     if !session.attach_stream(tx) {
         return response::rpc_error(
@@ -349,7 +407,7 @@ async fn forward_changes(
             Err(RecvError::Closed) => return,
         };
         let bytes = keel_protocol::encode_notification(method, None::<&serde_json::Value>);
-        if !session.send_on_stream(keel_core::Outbound::Notification(bytes)) {
+        if !session.send_on_stream(Outbound::Notification(bytes)) {
             return;
         }
     }
@@ -365,6 +423,7 @@ async fn delete(app: &AppState, headers: &HeaderMap) -> Response {
     };
     match SessionId::parse(raw) {
         Some(id) if app.dispatcher.sessions().remove(id).await => {
+            app.streams.end_session(id.0);
             StatusCode::NO_CONTENT.into_response()
         }
         _ => response::rpc_error(

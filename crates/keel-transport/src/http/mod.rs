@@ -4,6 +4,7 @@ mod guard;
 mod handler;
 mod modern;
 mod response;
+mod resume;
 
 use std::{sync::Arc, time::Duration};
 
@@ -11,6 +12,7 @@ use axum::{Router, routing::any};
 use keel_core::Dispatcher;
 
 pub use guard::OriginPolicy;
+pub use resume::ResumeSettings;
 
 /// What to do with a legacy request that carries no `Mcp-Session-Id`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +34,8 @@ pub struct HttpSettings {
     pub session_mode: SessionMode,
     /// Interval of SSE keep-alive comments on long-lived streams.
     pub keep_alive: Duration,
+    /// Resumable streams of legacy sessions.
+    pub resume: ResumeSettings,
 }
 
 impl Default for HttpSettings {
@@ -41,6 +45,7 @@ impl Default for HttpSettings {
             origins: OriginPolicy::loopback(),
             session_mode: SessionMode::Lenient,
             keep_alive: Duration::from_secs(15),
+            resume: ResumeSettings::default(),
         }
     }
 }
@@ -48,13 +53,16 @@ impl Default for HttpSettings {
 pub(crate) struct AppState {
     pub(crate) dispatcher: Arc<Dispatcher>,
     pub(crate) settings: HttpSettings,
+    pub(crate) streams: Arc<resume::Streams>,
 }
 
 /// The MCP endpoint as an axum router serving `path`.
 pub fn router(dispatcher: Arc<Dispatcher>, settings: HttpSettings, path: &str) -> Router {
+    let streams = Arc::new(resume::Streams::new(settings.resume, settings.keep_alive));
     let state = Arc::new(AppState {
         dispatcher,
         settings,
+        streams,
     });
     Router::new()
         .route(path, any(handler::endpoint))

@@ -64,13 +64,17 @@ fn sse_frame(data: &[u8]) -> Bytes {
     Bytes::from(out)
 }
 
-fn outbound_bytes(m: Outbound) -> Vec<u8> {
-    match m {
-        Outbound::Notification(b) | Outbound::Request(b) => b,
+/// The next queued message, skipping transport signals.
+pub(crate) fn next_message(rx: &mut mpsc::UnboundedReceiver<Outbound>) -> Option<Vec<u8>> {
+    while let Ok(m) = rx.try_recv() {
+        if let Some(b) = m.into_bytes() {
+            return Some(b);
+        }
     }
+    None
 }
 
-type ReplyFuture = Pin<Box<dyn Future<Output = Reply> + Send>>;
+pub(crate) type ReplyFuture = Pin<Box<dyn Future<Output = Reply> + Send>>;
 
 /// An SSE response body: messages the request sends, then its final response. Dropping it
 /// (the client went away) cancels the request.
@@ -85,7 +89,7 @@ pub(crate) struct SseBody {
 
 impl SseBody {
     pub(crate) fn new(
-        first: Outbound,
+        first: Vec<u8>,
         rx: mpsc::UnboundedReceiver<Outbound>,
         reply: ReplyFuture,
         guard: DropGuard,
@@ -95,7 +99,7 @@ impl SseBody {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.reset();
         Self {
-            pending: Some(sse_frame(&outbound_bytes(first))),
+            pending: Some(sse_frame(&first)),
             rx,
             reply: Some(reply),
             last: None,
@@ -112,8 +116,11 @@ impl Stream for SseBody {
         if let Some(b) = self.pending.take() {
             return Poll::Ready(Some(Ok(b)));
         }
-        if let Poll::Ready(Some(m)) = self.rx.poll_recv(cx) {
-            return Poll::Ready(Some(Ok(sse_frame(&outbound_bytes(m)))));
+        // Without resumption there is no connection to let go of: a CloseStream is skipped.
+        while let Poll::Ready(Some(m)) = self.rx.poll_recv(cx) {
+            if let Some(b) = m.into_bytes() {
+                return Poll::Ready(Some(Ok(sse_frame(&b))));
+            }
         }
         if let Some(fut) = self.reply.as_mut() {
             if let Poll::Ready(reply) = fut.as_mut().poll(cx) {
@@ -121,8 +128,8 @@ impl Stream for SseBody {
                 self.keep_alive = None;
                 self.last = reply.body.map(|b| sse_frame(&b));
                 // Messages sent just before the final response go first.
-                if let Ok(m) = self.rx.try_recv() {
-                    return Poll::Ready(Some(Ok(sse_frame(&outbound_bytes(m)))));
+                if let Some(b) = next_message(&mut self.rx) {
+                    return Poll::Ready(Some(Ok(sse_frame(&b))));
                 }
             } else if let Some(t) = self.keep_alive.as_mut()
                 && t.poll_tick(cx).is_ready()
@@ -131,8 +138,8 @@ impl Stream for SseBody {
             }
         }
         if self.reply.is_none() {
-            if let Ok(m) = self.rx.try_recv() {
-                return Poll::Ready(Some(Ok(sse_frame(&outbound_bytes(m)))));
+            if let Some(b) = next_message(&mut self.rx) {
+                return Poll::Ready(Some(Ok(sse_frame(&b))));
             }
             return Poll::Ready(self.last.take().map(Ok));
         }
@@ -141,7 +148,10 @@ impl Stream for SseBody {
 }
 
 /// Wraps an SSE body in a response with the right headers.
-pub(crate) fn sse(body: SseBody) -> Response {
+pub(crate) fn sse<S>(body: S) -> Response
+where
+    S: Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static,
+{
     let mut r = Response::new(Body::from_stream(body));
     let h = r.headers_mut();
     h.insert(
@@ -162,17 +172,12 @@ pub(crate) fn session_stream(
     tick.reset();
     let stream = futures_util::stream::unfold((rx, tick), |(mut rx, mut tick)| async move {
         tokio::select! {
-            m = rx.recv() => m.map(|m| (Ok::<_, std::convert::Infallible>(sse_frame(&outbound_bytes(m))), (rx, tick))),
+            m = rx.recv() => m.map(|m| {
+                let frame = m.into_bytes().map_or(Bytes::from_static(b":\n\n"), |b| sse_frame(&b));
+                (Ok::<_, std::convert::Infallible>(frame), (rx, tick))
+            }),
             _ = tick.tick() => Some((Ok(Bytes::from_static(b":\n\n")), (rx, tick))),
         }
     });
-    let mut r = Response::new(Body::from_stream(stream));
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    r
+    sse(stream)
 }
