@@ -80,10 +80,15 @@ pub struct Session {
     last_seen: AtomicU64,
     initialized: AtomicBool,
     stream: std::sync::Mutex<Option<mpsc::UnboundedSender<Outbound>>>,
+    /// Resource URIs of `resources/subscribe`; empty (no allocation) in most sessions.
+    subscriptions: std::sync::Mutex<Vec<Box<str>>>,
     requests: Arc<ClientRequests>,
 }
 
 const NO_LEVEL: u8 = u8::MAX;
+
+/// Most resources one session may subscribe to.
+pub(crate) const MAX_SUBSCRIPTIONS: usize = 1024;
 
 impl Session {
     pub(crate) fn new(
@@ -99,6 +104,7 @@ impl Session {
             last_seen: AtomicU64::new(now_secs()),
             initialized: AtomicBool::new(false),
             stream: std::sync::Mutex::new(None),
+            subscriptions: std::sync::Mutex::new(Vec::new()),
             requests,
         }
     }
@@ -171,6 +177,51 @@ impl Session {
     pub fn send_on_stream(&self, message: Outbound) -> bool {
         let slot = self.stream.lock().unwrap_or_else(|p| p.into_inner());
         slot.as_ref().is_some_and(|s| s.send(message).is_ok())
+    }
+
+    /// Subscribes to updates of `uri`; false when the session holds 1,024 already.
+    pub fn subscribe(&self, uri: &str) -> bool {
+        let mut subs = self.subscriptions.lock().unwrap_or_else(|p| p.into_inner());
+        if subs.iter().any(|s| &**s == uri) {
+            return true;
+        }
+        if subs.len() >= MAX_SUBSCRIPTIONS {
+            return false;
+        }
+        subs.push(uri.into());
+        true
+    }
+
+    /// Ends a subscription; unsubscribing from what was never subscribed is not an error.
+    pub fn unsubscribe(&self, uri: &str) {
+        let mut subs = self.subscriptions.lock().unwrap_or_else(|p| p.into_inner());
+        subs.retain(|s| &**s != uri);
+        if subs.is_empty() {
+            subs.shrink_to_fit();
+        }
+    }
+
+    /// Whether the session subscribed to `uri`.
+    pub fn is_subscribed(&self, uri: &str) -> bool {
+        let subs = self.subscriptions.lock().unwrap_or_else(|p| p.into_inner());
+        subs.iter().any(|s| &**s == uri)
+    }
+
+    /// The notification this session gets for `change`, if any: list changes always,
+    /// resource updates only for subscribed URIs.
+    pub fn notification_for(&self, change: &crate::ListChange) -> Option<Vec<u8>> {
+        use crate::ListChange;
+        let (method, uri) = match change {
+            ListChange::Tools => (keel_protocol::methods::TOOLS_LIST_CHANGED, None),
+            ListChange::Prompts => (keel_protocol::methods::PROMPTS_LIST_CHANGED, None),
+            ListChange::Resources => (keel_protocol::methods::RESOURCES_LIST_CHANGED, None),
+            ListChange::ResourceUpdated(uri) if self.is_subscribed(uri) => {
+                (keel_protocol::methods::RESOURCES_UPDATED, Some(uri))
+            }
+            ListChange::ResourceUpdated(_) => return None,
+        };
+        let params = uri.map(|u| serde_json::json!({ "uri": u }));
+        Some(keel_protocol::encode_notification(method, params.as_ref()))
     }
 
     pub(crate) fn register_client_request(
@@ -303,6 +354,30 @@ mod tests {
         zero.insert(session()).await;
         assert_eq!(zero.expire_idle(), 1);
         assert_eq!(zero.len(), 1);
+    }
+
+    #[test]
+    fn resource_updates_reach_only_subscribers() {
+        let s = session();
+        let updated = crate::ListChange::ResourceUpdated("test://a".into());
+        assert!(s.notification_for(&updated).is_none());
+        assert!(s.subscribe("test://a"));
+        let n = String::from_utf8(s.notification_for(&updated).unwrap()).unwrap();
+        assert!(
+            n.contains("notifications/resources/updated") && n.contains("test://a"),
+            "{n}"
+        );
+        assert!(
+            s.notification_for(&crate::ListChange::ResourceUpdated("test://b".into()))
+                .is_none()
+        );
+        s.unsubscribe("test://a");
+        assert!(s.notification_for(&updated).is_none());
+        assert!(s.notification_for(&crate::ListChange::Tools).is_some());
+        for i in 0..MAX_SUBSCRIPTIONS {
+            assert!(s.subscribe(&format!("test://{i}")));
+        }
+        assert!(!s.subscribe("test://one-too-many"));
     }
 
     #[tokio::test]

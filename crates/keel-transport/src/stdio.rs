@@ -42,6 +42,7 @@ where
     let mut line = Vec::new();
     let mut session: Option<Arc<Session>> = None;
     let requests = CancellationToken::new();
+    let mut forwarding = requests.child_token();
     loop {
         line.clear();
         let read = tokio::select! {
@@ -122,7 +123,17 @@ where
             if reply.error.is_none()
                 && let Some(v) = requested
             {
-                session = Some(dispatcher.new_session(v, caps));
+                let s = dispatcher.new_session(v, caps);
+                // A second initialize replaces the session and its forwarder.
+                forwarding.cancel();
+                forwarding = requests.child_token();
+                tokio::spawn(forward_changes(
+                    dispatcher.subscribe_changes(),
+                    Arc::clone(&s),
+                    out_tx.clone(),
+                    forwarding.clone(),
+                ));
+                session = Some(s);
             }
             let _ = related.await;
             if let Some(b) = reply.body {
@@ -145,6 +156,34 @@ where
     drop(out_tx);
     let _ = writer.await;
     Ok(())
+}
+
+/// Writes list changes and subscribed resource updates of the legacy session to stdout
+/// until the client leaves.
+async fn forward_changes(
+    mut changes: tokio::sync::broadcast::Receiver<keel_core::ListChange>,
+    session: Arc<Session>,
+    out: mpsc::UnboundedSender<Vec<u8>>,
+    stop: CancellationToken,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let change = tokio::select! {
+            c = changes.recv() => c,
+            () = stop.cancelled() => return,
+        };
+        match change {
+            Ok(c) => {
+                if let Some(bytes) = session.notification_for(&c)
+                    && out.send(bytes).is_err()
+                {
+                    return;
+                }
+            }
+            Err(RecvError::Lagged(_)) => {}
+            Err(RecvError::Closed) => return,
+        }
+    }
 }
 
 async fn read_line<R: AsyncBufReadExt + Unpin>(

@@ -197,7 +197,7 @@ impl Dispatcher {
             (methods::PING, Era::Legacy) => Ok(Map::new()),
             (methods::LOGGING_SET_LEVEL, Era::Legacy) => self.set_level(&req, &env),
             (methods::RESOURCES_SUBSCRIBE | methods::RESOURCES_UNSUBSCRIBE, Era::Legacy) => {
-                req.required_str("uri").map(|_| Map::new())
+                Self::subscription(&req, &env)
             }
             (methods::DISCOVER, Era::Modern) => Ok(self.discover()),
             (methods::SUBSCRIPTIONS_LISTEN, Era::Modern) => self.listen(&req, &env).await,

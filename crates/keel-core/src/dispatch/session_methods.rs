@@ -91,6 +91,29 @@ impl Dispatcher {
         m
     }
 
+    /// Legacy `resources/subscribe` / `resources/unsubscribe`: recorded on the session, whose
+    /// transport delivers `notifications/resources/updated` for it.
+    pub(super) fn subscription(
+        req: &ParsedRequest,
+        env: &RequestEnv,
+    ) -> Result<Map<String, Value>, RpcError> {
+        let uri = req.required_str("uri")?;
+        let Some(session) = &env.session else {
+            return Err(RpcError::invalid_request(
+                "resource subscriptions need a session: send Mcp-Session-Id from initialize",
+            ));
+        };
+        if req.method == methods::RESOURCES_UNSUBSCRIBE {
+            session.unsubscribe(uri);
+        } else if !session.subscribe(uri) {
+            return Err(RpcError::invalid_params(format!(
+                "a session holds at most {} subscriptions",
+                crate::session::MAX_SUBSCRIPTIONS
+            )));
+        }
+        Ok(Map::new())
+    }
+
     /// Acknowledges the filter, then forwards the changes it selects until the client goes
     /// away; on shutdown the stream ends with an empty result.
     pub(super) async fn listen(

@@ -391,23 +391,22 @@ async fn get(app: &AppState, headers: &HeaderMap) -> Response {
     response::session_stream(rx, app.settings.keep_alive)
 }
 
-/// Pushes list changes to a legacy session's standalone stream until the stream closes.
+/// Pushes list changes and subscribed resource updates to a legacy session's standalone
+/// stream until the stream closes.
 async fn forward_changes(
     mut changes: tokio::sync::broadcast::Receiver<ListChange>,
     session: Arc<Session>,
 ) {
     use tokio::sync::broadcast::error::RecvError;
     loop {
-        let method = match changes.recv().await {
-            Ok(ListChange::Tools) => methods::TOOLS_LIST_CHANGED,
-            Ok(ListChange::Prompts) => methods::PROMPTS_LIST_CHANGED,
-            Ok(ListChange::Resources) => methods::RESOURCES_LIST_CHANGED,
-            // Legacy resource subscriptions are not tracked per session, so updates are not sent.
-            Ok(ListChange::ResourceUpdated(_)) | Err(RecvError::Lagged(_)) => continue,
+        let change = match changes.recv().await {
+            Ok(c) => c,
+            Err(RecvError::Lagged(_)) => continue,
             Err(RecvError::Closed) => return,
         };
-        let bytes = keel_protocol::encode_notification(method, None::<&serde_json::Value>);
-        if !session.send_on_stream(Outbound::Notification(bytes)) {
+        if let Some(bytes) = session.notification_for(&change)
+            && !session.send_on_stream(Outbound::Notification(bytes))
+        {
             return;
         }
     }

@@ -1,12 +1,14 @@
-//! End to end over a loopback socket, server in process: legacy sessions' SSE streams carry
-//! event ids and resume with `Last-Event-ID` after the connection goes, whether the tool let
-//! go of it (SSE polling) or the client's network dropped it.
+//! End to end, server in process, over a loopback socket (and stdio pipes for
+//! subscriptions): what legacy sessions receive on their streams. SSE streams carry event ids and resume with `Last-Event-ID` after the
+//! connection goes, whether the tool let go of it (SSE polling) or the client's network
+//! dropped it; `resources/subscribe` selects which resource updates a session's GET stream
+//! gets.
 
 mod support;
 
 use std::{net::SocketAddr, time::Duration};
 
-use keel_core::{CallToolResult, Context, Registry, ToolBuilder};
+use keel_core::{CallToolResult, Context, ListChange, Registry, ToolBuilder};
 use keel_server::{Config, Extras};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -31,8 +33,8 @@ fn no_args(name: &str) -> ToolBuilder {
     ToolBuilder::new(name, json!({ "type": "object", "properties": {} })).description(name)
 }
 
-async fn serve() -> Served {
-    let registry = Registry::builder()
+fn registry() -> Registry {
+    Registry::builder()
         .tool(
             no_args("release_then_answer").handler(|_, ctx: Context| async move {
                 ctx.close_stream();
@@ -48,8 +50,24 @@ async fn serve() -> Served {
                 Ok(CallToolResult::text("answered after drop"))
             }),
         )
+        .tool(
+            ToolBuilder::new(
+                "touch",
+                json!({ "type": "object", "properties": { "uri": { "type": "string" } }, "required": ["uri"] }),
+            )
+            .description("touch")
+            .handler(|args: Value, ctx: Context| async move {
+                let uri = args["uri"].as_str().unwrap_or_default().to_owned();
+                ctx.notify_changed(ListChange::ResourceUpdated(uri));
+                Ok(CallToolResult::text("touched"))
+            }),
+        )
         .build()
-        .expect("registry");
+        .expect("registry")
+}
+
+async fn serve() -> Served {
+    let registry = registry();
     let mut config = Config::default();
     config.http.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     let dispatcher = keel_server::Server::new(config.clone(), registry)
@@ -306,4 +324,212 @@ async fn older_revisions_get_ids_but_no_priming_event() {
         "{text:?}"
     );
     assert!(text.contains("answered after drop"), "{text:?}");
+}
+
+async fn next_data(stream: &mut reqwest::Response, within_ms: u64) -> Option<Value> {
+    let mut buf = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(within_ms);
+    loop {
+        if let Some((_, _, d)) = events(&buf).into_iter().find(|(_, _, d)| !d.is_empty()) {
+            return serde_json::from_str(&d).ok();
+        }
+        match tokio::time::timeout_at(deadline, stream.chunk()).await {
+            Ok(Ok(Some(chunk))) => buf.push_str(&String::from_utf8_lossy(&chunk)),
+            _ => return None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn resource_updates_reach_the_sessions_that_subscribed() {
+    let served = serve().await;
+    let subscriber = served.session(LATEST_LEGACY).await;
+    let bystander = served.session(LATEST_LEGACY).await;
+    let subscribe = request(2, "resources/subscribe", json!({ "uri": "test://watched" }));
+    let ack = served
+        .post(Some(&subscriber), LATEST_LEGACY, &subscribe)
+        .send()
+        .await
+        .expect("subscribe");
+    assert_eq!(ack.status(), StatusCode::OK);
+    let ack: Value = ack.json().await.expect("JSON");
+    assert_eq!(ack["result"], json!({}), "{ack}");
+
+    let open = |session: String| {
+        served
+            .client
+            .get(&served.url)
+            .header("accept", "text/event-stream")
+            .header(SESSION, session)
+            .header("mcp-protocol-version", LATEST_LEGACY)
+            .send()
+    };
+    let mut sub_stream = open(subscriber.clone()).await.expect("GET");
+    let mut other_stream = open(bystander.clone()).await.expect("GET");
+    assert_eq!(sub_stream.status(), StatusCode::OK);
+    // Give the streams' forwarders a moment to start listening.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let touch = |uri: &str, id: i64| {
+        request(
+            id,
+            "tools/call",
+            json!({ "name": "touch", "arguments": { "uri": uri } }),
+        )
+    };
+    for (i, uri) in ["test://other", "test://watched"].into_iter().enumerate() {
+        let r = served
+            .post(Some(&bystander), LATEST_LEGACY, &touch(uri, 10 + i as i64))
+            .send()
+            .await
+            .expect("touch");
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let update = next_data(&mut sub_stream, 2000)
+        .await
+        .expect("an update for the subscriber");
+    assert_eq!(
+        update["method"], "notifications/resources/updated",
+        "{update}"
+    );
+    assert_eq!(
+        update["params"]["uri"], "test://watched",
+        "only the watched URI: {update}"
+    );
+    assert!(
+        next_data(&mut other_stream, 300).await.is_none(),
+        "the bystander subscribed to nothing"
+    );
+
+    let unsubscribe = request(
+        3,
+        "resources/unsubscribe",
+        json!({ "uri": "test://watched" }),
+    );
+    let r = served
+        .post(Some(&subscriber), LATEST_LEGACY, &unsubscribe)
+        .send()
+        .await
+        .expect("unsubscribe");
+    assert_eq!(r.status(), StatusCode::OK);
+    served
+        .post(
+            Some(&bystander),
+            LATEST_LEGACY,
+            &touch("test://watched", 20),
+        )
+        .send()
+        .await
+        .expect("touch");
+    assert!(
+        next_data(&mut sub_stream, 300).await.is_none(),
+        "no update after unsubscribe"
+    );
+}
+
+#[tokio::test]
+async fn subscribing_without_a_session_is_a_clear_error() {
+    let served = serve().await;
+    let subscribe = request(2, "resources/subscribe", json!({ "uri": "test://watched" }));
+    let r = served
+        .post(None, LATEST_LEGACY, &subscribe)
+        .send()
+        .await
+        .expect("subscribe");
+    let body: Value = r.json().await.expect("JSON");
+    assert_eq!(body["error"]["code"], -32600, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("session"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn stdio_sessions_get_the_updates_they_subscribed_to() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    let dispatcher = keel_server::Server::new(Config::default(), registry())
+        .dispatcher()
+        .clone();
+    let (client, server) = tokio::io::duplex(1 << 16);
+    let (server_in, server_out) = tokio::io::split(server);
+    let shutdown = CancellationToken::new();
+    let _stop = shutdown.clone().drop_guard();
+    tokio::spawn(keel_transport::serve_stdio(
+        dispatcher, server_in, server_out, shutdown,
+    ));
+    let (client_in, mut client_out) = tokio::io::split(client);
+    let mut lines = BufReader::new(client_in).lines();
+    let mut send = async |message: Value| {
+        let mut line = message.to_string();
+        line.push('\n');
+        client_out.write_all(line.as_bytes()).await.expect("write");
+    };
+    let touch = |uri: &str, id: i64| {
+        request(
+            id,
+            "tools/call",
+            json!({ "name": "touch", "arguments": { "uri": uri } }),
+        )
+    };
+
+    // Reads stdout until the answer to `id`, collecting resource updates on the way.
+    let mut updates = Vec::new();
+    let mut answer = async |id: i64, updates: &mut Vec<Value>| loop {
+        let line = within("stdout line", lines.next_line())
+            .await
+            .expect("read")
+            .expect("stdout open");
+        let message: Value = serde_json::from_str(&line).expect("JSON line");
+        if message["method"] == "notifications/resources/updated" {
+            updates.push(message["params"]["uri"].clone());
+        }
+        if message["id"] == id {
+            return message;
+        }
+    };
+
+    send(initialize(1, LATEST_LEGACY)).await;
+    answer(1, &mut updates).await;
+    send(notification("notifications/initialized")).await;
+    send(request(
+        2,
+        "resources/subscribe",
+        json!({ "uri": "test://watched" }),
+    ))
+    .await;
+    assert_eq!(answer(2, &mut updates).await["result"], json!({}));
+    send(touch("test://other", 3)).await;
+    answer(3, &mut updates).await;
+    send(touch("test://watched", 4)).await;
+    answer(4, &mut updates).await;
+    // The update may trail the tool's answer: ping until it is in.
+    for id in 100..120 {
+        if !updates.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        send(request(id, "ping", json!({}))).await;
+        answer(id, &mut updates).await;
+    }
+    send(request(
+        5,
+        "resources/unsubscribe",
+        json!({ "uri": "test://watched" }),
+    ))
+    .await;
+    answer(5, &mut updates).await;
+    send(touch("test://watched", 6)).await;
+    answer(6, &mut updates).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    send(request(7, "ping", json!({}))).await;
+    answer(7, &mut updates).await;
+    assert_eq!(
+        updates,
+        vec![json!("test://watched")],
+        "exactly one update, for the watched URI"
+    );
 }
