@@ -1,4 +1,5 @@
-//! Fuzzes the message decoder and request parsing: arbitrary bytes must never panic.
+//! Fuzzes the message decoder, batch splitting and request parsing: arbitrary bytes must
+//! never panic.
 #![no_main]
 
 use keel_core::ParsedRequest;
@@ -6,6 +7,11 @@ use keel_protocol::Message;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    if let Some(Ok(items)) = keel_protocol::batch_items(data) {
+        for item in items {
+            let _ = Message::decode(item.get().as_bytes());
+        }
+    }
     if let Ok(message) = Message::decode(data) {
         if let Ok(req) = ParsedRequest::from_message(&message) {
             let _ = req.opening();

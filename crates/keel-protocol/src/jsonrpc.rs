@@ -10,6 +10,9 @@ use crate::RpcError;
 /// Deepest JSON nesting accepted in a message; serde_json enforces it while parsing.
 pub const MAX_NESTING: usize = 128;
 
+/// Most messages in one JSON-RPC batch.
+pub const MAX_BATCH: usize = 64;
+
 /// A request id: a string or an integer (MCP forbids `null`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -140,6 +143,31 @@ fn exceeds_depth(bytes: &[u8], limit: usize) -> bool {
     false
 }
 
+/// The members of a JSON-RPC batch, or `None` when `bytes` is not a JSON array. Each member
+/// decodes with [`Message::decode`]. Only 2024-11-05 and 2025-03-26 allow batches.
+pub fn batch_items(bytes: &[u8]) -> Option<Result<Vec<&RawValue>, DecodeError>> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'[') {
+        return None;
+    }
+    if exceeds_depth(bytes, MAX_NESTING) {
+        return Some(Err(DecodeError::Parse(serde::de::Error::custom(format!(
+            "nesting deeper than {MAX_NESTING} levels"
+        )))));
+    }
+    Some(match serde_json::from_slice::<Vec<&RawValue>>(bytes) {
+        Err(e) => Err(DecodeError::Parse(e)),
+        Ok(items) if items.is_empty() => Err(DecodeError::Invalid {
+            id: None,
+            reason: "empty batch",
+        }),
+        Ok(items) if items.len() > MAX_BATCH => Err(DecodeError::Invalid {
+            id: None,
+            reason: "batch of more than 64 messages",
+        }),
+        Ok(items) => Ok(items),
+    })
+}
+
 impl<'a> Message<'a> {
     /// Decodes one JSON-RPC message. Batches (arrays) are refused as invalid requests.
     pub fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError> {
@@ -154,7 +182,7 @@ impl<'a> Message<'a> {
             serde_json::from_slice::<&RawValue>(bytes).map_err(DecodeError::Parse)?;
             return Err(DecodeError::Invalid {
                 id: None,
-                reason: "batch requests are not supported",
+                reason: "a batch is not one message",
             });
         }
         let env: Envelope<'a> = serde_json::from_slice(bytes).map_err(DecodeError::Parse)?;
@@ -298,6 +326,35 @@ pub fn encode_request(id: &RequestId, method: &str, params: &impl Serialize) -> 
 mod tests {
     use super::*;
     use crate::ErrorCode;
+
+    #[test]
+    fn batches_split_into_members_within_bounds() {
+        assert!(batch_items(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).is_none());
+        let items = batch_items(br#" [{"jsonrpc":"2.0","id":1,"method":"ping"}, {"x":1}]"#)
+            .expect("an array")
+            .expect("valid JSON");
+        assert_eq!(items.len(), 2);
+        assert!(Message::decode(items[0].get().as_bytes()).is_ok());
+        assert!(Message::decode(items[1].get().as_bytes()).is_err());
+        assert!(matches!(
+            batch_items(b"[]"),
+            Some(Err(DecodeError::Invalid { .. }))
+        ));
+        assert!(matches!(
+            batch_items(b"[1,"),
+            Some(Err(DecodeError::Parse(_)))
+        ));
+        let many = format!("[{}]", vec!["{}"; MAX_BATCH + 1].join(","));
+        assert!(matches!(
+            batch_items(many.as_bytes()),
+            Some(Err(DecodeError::Invalid { .. }))
+        ));
+        let deep = format!("[{}{}]", "[".repeat(MAX_NESTING), "]".repeat(MAX_NESTING));
+        assert!(matches!(
+            batch_items(deep.as_bytes()),
+            Some(Err(DecodeError::Parse(_)))
+        ));
+    }
 
     #[test]
     fn decodes_request_notification_and_response() {

@@ -15,7 +15,7 @@ mod version;
 pub use error::{ErrorCode, RpcError};
 pub use header_value::{HeaderValueError, decode_header_value};
 pub use jsonrpc::{
-    DecodeError, MAX_NESTING, Message, MessageKind, RequestId, encode_error, encode_notification,
-    encode_request, encode_result,
+    DecodeError, MAX_BATCH, MAX_NESTING, Message, MessageKind, RequestId, batch_items,
+    encode_error, encode_notification, encode_request, encode_result,
 };
 pub use version::{Era, ProtocolVersion, SUPPORTED_VERSIONS, negotiate_legacy};

@@ -5,7 +5,10 @@ mod support;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::http::*;
-use support::{MODERN, echo_params, echoed_text, expect_error, request, with_modern_meta, within};
+use support::{
+    LATEST_LEGACY, MODERN, echo_params, echoed_text, expect_error, request, with_modern_meta,
+    within,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 // ---------------------------------------------------------------------------------------
@@ -253,10 +256,25 @@ async fn put_is_405_with_allow() {
 }
 
 #[tokio::test]
-async fn batch_array_is_an_invalid_request() {
+async fn batches_are_refused_after_2025_03_26() {
     let mut http = Http::start().await;
     let batch = json!([modern_call(1, "a"), modern_call(2, "b")]);
-    let r = http.post(&[], &batch).await;
+    let r = http
+        .post(&[("mcp-protocol-version", "2026-07-28")], &batch)
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert_eq!(r.json()["error"]["code"], -32600, "{}", r.text);
+    let session = http.open_session().await;
+    let batch = json!([request(1, "ping", json!({}))]);
+    let r = http
+        .post(
+            &[(SESSION, &session), ("mcp-protocol-version", LATEST_LEGACY)],
+            &batch,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert_eq!(r.json()["error"]["code"], -32600, "{}", r.text);
+    let r = http.post(&[], &json!([])).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
     assert_eq!(r.json()["error"]["code"], -32600, "{}", r.text);
     http.assert_alive().await;

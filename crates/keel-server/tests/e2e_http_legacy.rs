@@ -171,3 +171,41 @@ async fn legacy_session_at_2024_11_05_serves_tool_calls() {
     assert_eq!(echoed_text(&call), "old");
     assert!(call.get("resultType").is_none(), "{call}");
 }
+
+#[tokio::test]
+async fn legacy_2025_03_26_session_serves_a_batch() {
+    let http = Http::start().await;
+    let init = http.post(&[], &initialize(1, "2025-03-26")).await;
+    let session = init.header(SESSION).expect("session").to_owned();
+    let headers = [
+        (SESSION, session.as_str()),
+        ("mcp-protocol-version", "2025-03-26"),
+    ];
+    http.post(&headers, &notification("notifications/initialized"))
+        .await;
+    let batch = json!([
+        request(2, "tools/call", echo_params("first")),
+        request(3, "tools/call", echo_params("second")),
+        notification("notifications/initialized"),
+    ]);
+    let r = http.post(&headers, &batch).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let answers = r.json();
+    let answers = answers.as_array().expect("a JSON array of responses");
+    assert_eq!(answers.len(), 2, "{}", r.text);
+    for (id, text) in [(2, "first"), (3, "second")] {
+        let answer = answers
+            .iter()
+            .find(|a| a["id"] == id)
+            .expect("each request answered");
+        assert_eq!(echoed_text(&answer["result"]), text);
+    }
+    // Only notifications: accepted, no body.
+    let r = http
+        .post(
+            &headers,
+            &json!([notification("notifications/initialized")]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+}

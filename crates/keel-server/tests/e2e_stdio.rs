@@ -155,6 +155,38 @@ async fn legacy_initialize_then_tools_call() {
 }
 
 #[tokio::test]
+async fn batches_are_served_for_2025_03_26_sessions_only() {
+    let mut keel = KeelStdio::start();
+    keel.call(&initialize(1, "2025-03-26")).await;
+    keel.send(&notification("notifications/initialized")).await;
+    let batch = json!([
+        request(2, "tools/call", echo_params("one")),
+        notification("notifications/initialized"),
+        request(3, "ping", json!({})),
+        request(4, "no/such/method", json!({})),
+    ]);
+    let reply = keel.call(&batch).await;
+    let answers = reply
+        .as_array()
+        .unwrap_or_else(|| panic!("an array: {reply}"));
+    assert_eq!(answers.len(), 3, "one answer per request: {reply}");
+    let by_id = |id: i64| {
+        answers
+            .iter()
+            .find(|a| a["id"] == id)
+            .unwrap_or_else(|| panic!("no answer for {id}: {reply}"))
+    };
+    assert_eq!(echoed_text(expect_result(by_id(2), &json!(2))), "one");
+    assert_eq!(expect_result(by_id(3), &json!(3)), &json!({}));
+    expect_error(by_id(4), -32601, &json!(4));
+
+    let mut newer = KeelStdio::start();
+    newer.call(&initialize(1, LATEST_LEGACY)).await;
+    let refused = newer.call(&json!([request(2, "ping", json!({}))])).await;
+    expect_error(&refused, -32600, &Value::Null);
+}
+
+#[tokio::test]
 async fn request_before_initialize_is_an_invalid_request_with_the_same_id() {
     let mut keel = KeelStdio::start();
     let early = keel.call(&request("early", "tools/list", json!({}))).await;

@@ -5,6 +5,7 @@
 //! semantics beyond how each era travels.
 #![forbid(unsafe_code)]
 
+mod batch;
 mod http;
 mod stdio;
 

@@ -60,6 +60,22 @@ where
             let _ = out_tx.send(encode_error(None, &e));
             continue;
         }
+        if let Some(items) = keel_protocol::batch_items(&line) {
+            let version = session
+                .as_ref()
+                .map_or(ProtocolVersion::LATEST_LEGACY, |s| s.version());
+            let reply = match items {
+                Err(e) => Some(encode_error(e.id(), &e.to_rpc_error())),
+                Ok(_) if !crate::batch::allowed(version) => {
+                    Some(encode_error(None, &crate::batch::refused(version)))
+                }
+                Ok(items) => crate::batch::run(&dispatcher, items, version, session.as_ref()).await,
+            };
+            if let Some(b) = reply {
+                let _ = out_tx.send(b);
+            }
+            continue;
+        }
         let message = match Message::decode(&line) {
             Ok(m) => m,
             Err(e) => {
@@ -68,7 +84,7 @@ where
             }
         };
         if message.kind == MessageKind::Response {
-            deliver_response(&dispatcher, session.as_deref(), &message);
+            crate::batch::deliver(&dispatcher, session.as_deref(), &message);
             continue;
         }
         let req = match ParsedRequest::from_message(&message) {
@@ -211,19 +227,4 @@ fn version_for(
             "not initialized: send initialize first, or use protocol 2026-07-28 with _meta",
         )),
     }
-}
-
-fn deliver_response(dispatcher: &Dispatcher, session: Option<&Session>, message: &Message<'_>) {
-    let (Some(session), Some(id)) = (session, &message.id) else {
-        return;
-    };
-    let answer = match (message.result, message.error) {
-        (Some(r), _) => serde_json::from_str::<Value>(r.get()).map_err(RpcError::parse_error),
-        (None, Some(e)) => Err(RpcError::internal(format!(
-            "client answered with an error: {}",
-            e.get()
-        ))),
-        (None, None) => return,
-    };
-    dispatcher.client_response(session, id, answer);
 }

@@ -12,7 +12,6 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use keel_core::{ListChange, Outbound, ParsedRequest, RequestEnv, Session, SessionId};
 use keel_protocol::{Era, Message, MessageKind, ProtocolVersion, RpcError, meta, methods};
-use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -111,6 +110,9 @@ async fn post(app: &AppState, headers: &HeaderMap, body: Body) -> Response {
             );
         }
     };
+    if let Some(items) = keel_protocol::batch_items(&bytes) {
+        return batch(app, headers, items).await;
+    }
     let message = match Message::decode(&bytes) {
         Ok(m) => m,
         Err(e) => return response::rpc_error(StatusCode::BAD_REQUEST, e.id(), &e.to_rpc_error()),
@@ -333,24 +335,65 @@ async fn client_response(app: &AppState, headers: &HeaderMap, message: &Message<
             &RpcError::invalid_request("Session not found"),
         );
     };
-    let Some(id) = &message.id else {
-        return response::accepted();
-    };
-    let answer = match (message.result, message.error) {
-        (Some(r), _) => serde_json::from_str::<Value>(r.get()).map_err(RpcError::parse_error),
-        (None, Some(e)) => Err(serde_json::from_str::<Value>(e.get()).map_or_else(
-            |_| RpcError::internal("malformed error from client"),
-            |v| {
-                RpcError::new(
-                    keel_protocol::ErrorCode(v["code"].as_i64().unwrap_or(-32603) as i32),
-                    v["message"].as_str().unwrap_or("client error"),
-                )
-            },
-        )),
-        (None, None) => return response::accepted(),
-    };
-    app.dispatcher.client_response(&session, id, answer);
+    crate::batch::deliver(&app.dispatcher, Some(&session), message);
     response::accepted()
+}
+
+/// A JSON-RPC batch: served for sessions (or headers) of 2024-11-05 and 2025-03-26 only.
+async fn batch(
+    app: &AppState,
+    headers: &HeaderMap,
+    items: Result<Vec<&serde_json::value::RawValue>, keel_protocol::DecodeError>,
+) -> Response {
+    let items = match items {
+        Ok(i) => i,
+        Err(e) => return response::rpc_error(StatusCode::BAD_REQUEST, None, &e.to_rpc_error()),
+    };
+    let session = match header_str(headers, SESSION_HEADER) {
+        Some(raw) => match lookup(app, raw).await {
+            Some(s) => Some(s),
+            None => {
+                return response::rpc_error(
+                    StatusCode::NOT_FOUND,
+                    None,
+                    &RpcError::invalid_request("Session not found"),
+                );
+            }
+        },
+        None => None,
+    };
+    let header_version = header_str(headers, VERSION_HEADER);
+    let version = match (header_version.map(ProtocolVersion::parse), &session) {
+        (Some(Some(v)), _) => v,
+        (Some(None), _) => {
+            return response::rpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                &RpcError::invalid_request("unsupported MCP-Protocol-Version"),
+            );
+        }
+        (None, Some(s)) => s.version(),
+        // No header and no session: the transport's rules assume 2025-03-26.
+        (None, None) => ProtocolVersion::V2025_03_26,
+    };
+    if !crate::batch::allowed(version) {
+        return response::rpc_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            &crate::batch::refused(version),
+        );
+    }
+    if session.is_none() && app.settings.session_mode == SessionMode::Strict {
+        return response::rpc_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            &RpcError::invalid_request("Mcp-Session-Id header is required"),
+        );
+    }
+    match crate::batch::run(&app.dispatcher, items, version, session.as_ref()).await {
+        Some(body) => response::json(StatusCode::OK, body),
+        None => response::accepted(),
+    }
 }
 
 async fn get(app: &AppState, headers: &HeaderMap) -> Response {
