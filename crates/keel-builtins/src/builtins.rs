@@ -67,7 +67,11 @@ pub async fn builtins(config: &BuiltinsConfig) -> Result<Builtins, BuiltinsError
                 return Err(e);
             }
         };
-        let engine = Arc::new(EmbedEngine::new(config.embed.store(), batcher));
+        let engine = Arc::new(EmbedEngine::new(
+            config.embed.store(),
+            config.embed.engine(),
+            batcher,
+        ));
         if let Err(e) = engine.batcher().await {
             tracing::warn!(reason = %e, "embedding tools start degraded");
         }

@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use keel_analyze::PoolConfig;
-use keel_embed::{BatcherConfig, ModelStore};
+use keel_embed::{BatcherConfig, EngineKind, ModelStore, OnnxOptions};
 use keel_query::DatabaseConfig;
 use serde::Deserialize;
 
+use crate::embed::EngineChoice;
 use crate::error::BuiltinsError;
 
 /// Settings of every built-in tool. `Default` is the embedded configuration: all tools on,
@@ -39,6 +40,7 @@ use crate::error::BuiltinsError;
 /// [embed]
 /// enabled = true
 /// model_dir = "/var/lib/keel/all-minilm-l6-v2"   # default: $KEEL_MODEL_DIR, else the cache
+/// engine = "auto"      # or "onnx" / "candle"; auto: ONNX Runtime when it loads, else candle
 /// batching = true
 /// flush_deadline_ms = 3
 /// token_budget = 2048
@@ -195,6 +197,11 @@ pub struct EmbedConfig {
     /// Directory holding the all-MiniLM-L6-v2 files. Default (absent): `$KEEL_MODEL_DIR`,
     /// else `$XDG_CACHE_HOME/keel/models/all-minilm-l6-v2` (`~/.cache/…`).
     pub model_dir: Option<PathBuf>,
+    /// Which engine runs the model (default `auto`: ONNX Runtime when its library and
+    /// graph in the model directory load, else candle, with a warning saying why).
+    pub engine: EngineKind,
+    /// Threads one ONNX Runtime forward pass uses. Default (absent): the number of cores.
+    pub onnx_threads: Option<NonZeroUsize>,
     /// Merge concurrent requests into shared forward passes (default true).
     pub batching: bool,
     /// Longest a queued text waits for its batch to fill, in milliseconds.
@@ -207,7 +214,7 @@ pub struct EmbedConfig {
     pub queue_capacity: usize,
     /// Batches run at the same time, each on its own thread.
     pub inference_threads: usize,
-    /// Threads one forward pass spreads its kernels over.
+    /// Threads one candle forward pass spreads its kernels over.
     pub kernel_threads: usize,
     /// Threads tokenizing texts.
     pub tokenizer_threads: usize,
@@ -219,6 +226,8 @@ impl Default for EmbedConfig {
         Self {
             enabled: true,
             model_dir: None,
+            engine: EngineKind::default(),
+            onnx_threads: None,
             batching: batcher.batching,
             flush_deadline_ms: u64::try_from(batcher.flush_deadline.as_millis())
                 .unwrap_or(u64::MAX),
@@ -248,6 +257,18 @@ impl EmbedConfig {
         };
         config.validate(0).map_err(BuiltinsError::Embed)?;
         Ok(config)
+    }
+
+    /// The engine choice and its settings.
+    pub(crate) fn engine(&self) -> EngineChoice {
+        let mut onnx = OnnxOptions::default();
+        if let Some(threads) = self.onnx_threads {
+            onnx.intra_op_threads = threads.get();
+        }
+        EngineChoice {
+            kind: self.engine,
+            onnx,
+        }
     }
 
     /// The model store: the configured directory, else keel-embed's default; `None` when

@@ -28,6 +28,8 @@ fn an_empty_document_is_the_default() {
     assert_eq!(config.embed.token_budget, batcher.token_budget);
     assert_eq!(config.embed.max_batch_size, batcher.max_batch_size);
     assert_eq!(config.embed.queue_capacity, batcher.queue_capacity);
+    assert_eq!(config.embed.engine, keel_embed::EngineKind::Auto);
+    assert_eq!(config.embed.onnx_threads, None);
 }
 
 #[test]
@@ -57,6 +59,8 @@ fn every_section_parses() {
         [embed]
         enabled = false
         model_dir = "/srv/models/minilm"
+        engine = "candle"
+        onnx_threads = 1
         batching = false
         flush_deadline_ms = 10
         token_budget = 8192
@@ -76,6 +80,8 @@ fn every_section_parses() {
         Some(PathBuf::from("/srv/models/minilm"))
     );
     assert_eq!(config.embed.token_budget, 8192);
+    assert_eq!(config.embed.engine, keel_embed::EngineKind::Candle);
+    assert_eq!(config.embed.onnx_threads.map(|t| t.get()), Some(1));
     assert_eq!(
         config.query.databases[1],
         DatabaseEntry {
@@ -97,6 +103,8 @@ fn unknown_keys_and_bad_values_are_refused() {
     let err = toml::from_str::<BuiltinsConfig>("[tools]\n").unwrap_err();
     assert!(err.to_string().contains("tools"), "{err}");
     assert!(toml::from_str::<BuiltinsConfig>("[analyze]\nmax_in_flight = 0\n").is_err());
+    let err = toml::from_str::<BuiltinsConfig>("[embed]\nengine = \"tensorflow\"\n").unwrap_err();
+    assert!(err.to_string().contains("tensorflow"), "{err}");
     let err = toml::from_str::<BuiltinsConfig>("[[query.databases]]\nname = \"x\"\n").unwrap_err();
     assert!(err.to_string().contains("url"), "{err}");
     let err = toml::from_str::<BuiltinsConfig>(

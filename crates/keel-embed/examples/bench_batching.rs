@@ -3,11 +3,11 @@
 //! Run in release, after fetching the model (`sh crates/keel-embed/fetch-model.sh`):
 //!
 //! ```text
-//! cargo run --release -p keel-embed --example bench_batching -- \
-//!     [SECONDS] [CALLERS] [INFERENCE_THREADS] [KERNEL_THREADS] [MAX_BATCH]
+//! KEEL_EMBED_ENGINE=onnx|candle|auto cargo run --release -p keel-embed --example bench_batching -- \
+//!     [SECONDS] [CALLERS] [INFERENCE_THREADS] [KERNEL_THREADS] [MAX_BATCH] [TOKEN_BUDGET]
 //! ```
 //!
-//! Reports: raw `Model::embed_batch` at batch 1/8/16/32; one caller's latency (p50/p99)
+//! Reports, on the chosen engine (default auto): raw `embed_texts` at batch 1/8/16/32; one caller's latency (p50/p99)
 //! through the batcher; and CALLERS (default 32) concurrent single-text callers for
 //! SECONDS (default 10) each with batching on and off. The texts are
 //! `reference/bench_texts.txt`, shared with `reference/bench_torch.sh`.
@@ -21,7 +21,9 @@ use std::error::Error;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use keel_embed::{Batcher, BatcherConfig, Model, ModelStore};
+use keel_embed::{
+    AnyModel, Batcher, BatcherConfig, EmbeddingModel, EngineKind, ModelStore, OnnxOptions,
+};
 
 const TEXTS: &str = include_str!("../reference/bench_texts.txt");
 
@@ -42,21 +44,21 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// Raw forward passes at a fixed batch size, on this thread.
-fn raw(model: &Model, batch: usize, run_for: Duration) -> Result<f64, keel_embed::EmbedError> {
+fn raw(model: &AnyModel, batch: usize, run_for: Duration) -> Result<f64, keel_embed::EmbedError> {
     let pool = texts();
     let inputs: Vec<&str> = pool.iter().copied().cycle().take(batch).collect();
-    model.embed_batch(&inputs)?;
+    model.embed_texts(&inputs)?;
     let start = Instant::now();
     let mut done = 0usize;
     while start.elapsed() < run_for {
-        done += model.embed_batch(&inputs)?.len();
+        done += model.embed_texts(&inputs)?.len();
     }
     Ok(done as f64 / start.elapsed().as_secs_f64())
 }
 
 /// One caller, one text at a time, through the batcher: latency percentiles.
 async fn lone(
-    model: Arc<Model>,
+    model: Arc<AnyModel>,
     config: BatcherConfig,
     run_for: Duration,
 ) -> Result<Vec<Duration>, Box<dyn Error>> {
@@ -83,7 +85,7 @@ struct Load {
 
 /// `callers` tasks, each embedding one text at a time, for `run_for`.
 async fn concurrent(
-    model: Arc<Model>,
+    model: Arc<AnyModel>,
     config: BatcherConfig,
     callers: usize,
     run_for: Duration,
@@ -143,14 +145,35 @@ fn main() -> Result<(), Box<dyn Error>> {
             .map(|s| s.parse())
             .transpose()?
             .unwrap_or(defaults.max_batch_size),
+        token_budget: args
+            .next()
+            .map(|s| s.parse())
+            .transpose()?
+            .unwrap_or(defaults.token_budget),
         ..defaults
     };
     let run_for = Duration::from_secs(seconds);
 
     let files = ModelStore::from_env()?.locate()?;
     let loading = Instant::now();
-    let model = Arc::new(Model::load(&files)?);
-    println!("model loaded in {:.0} ms", ms(loading.elapsed()));
+    let kind = match std::env::var("KEEL_EMBED_ENGINE").as_deref() {
+        Ok("onnx") => EngineKind::Onnx,
+        Ok("candle") => EngineKind::Candle,
+        Ok("auto") | Err(_) => EngineKind::Auto,
+        Ok(other) => {
+            return Err(format!("KEEL_EMBED_ENGINE={other}: expected onnx, candle or auto").into());
+        }
+    };
+    let loaded = AnyModel::load(&files, kind, &OnnxOptions::default())?;
+    if let Some(why) = &loaded.onnx_unavailable {
+        println!("ONNX engine unavailable, using candle: {why}");
+    }
+    let model = Arc::new(loaded.model);
+    println!(
+        "{} engine loaded in {:.0} ms",
+        model.engine(),
+        ms(loading.elapsed())
+    );
     println!(
         "{} texts, {} cores, {seconds} s per measurement",
         texts().len(),
@@ -163,7 +186,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         let t = Instant::now();
         let tokens = model.tokenize(text)?;
         let tokenized = t.elapsed();
-        model.embed_batch(&[text.as_str()])?;
+        model.embed_texts(&[text.as_str()])?;
         println!(
             "{name}: tokenize {:.1} ms ({} tokens), then embed {:.1} ms",
             ms(tokenized),
@@ -179,7 +202,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         ("rayon's global pool", None),
     ] {
         let threads = pool.map_or(global, |p| p.current_num_threads());
-        println!("\nraw Model::embed_batch, {label} ({threads} threads)");
+        println!("\nraw embed_texts, {label} ({threads} threads)");
         for batch in [1, 8, 16, 32] {
             let rate = match pool {
                 Some(pool) => pool.install(|| raw(&model, batch, run_for))?,

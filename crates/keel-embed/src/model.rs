@@ -60,11 +60,7 @@ impl Model {
     /// floats per text, in order, unit length. Texts longer than the window are truncated;
     /// an empty text embeds as `[CLS] [SEP]`, as sentence-transformers does.
     pub fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let inputs = texts
-            .iter()
-            .map(|text| self.tokenizer.tokenize(text))
-            .collect::<Result<Vec<_>, _>>()?;
-        self.embed_prepared(&inputs.iter().collect::<Vec<_>>())
+        self.embed_texts(texts)
     }
 
     /// Tokenizes one text as the model will see it.

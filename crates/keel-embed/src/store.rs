@@ -20,6 +20,14 @@ pub(crate) const POOLING: &str = "1_Pooling/config.json";
 pub(crate) const SENTENCE_CONFIG: &str = "sentence_bert_config.json";
 pub(crate) const MODULES: &str = "modules.json";
 
+/// The ONNX engine's files, written by the fetch next to the model; optional, since the
+/// candle engine needs neither.
+pub(crate) const ONNX_GRAPH: &str = "model.onnx";
+#[cfg(target_os = "macos")]
+pub(crate) const ONNX_RUNTIME: &str = "onnxruntime/libonnxruntime.dylib";
+#[cfg(not(target_os = "macos"))]
+pub(crate) const ONNX_RUNTIME: &str = "onnxruntime/libonnxruntime.so";
+
 pub(crate) const REQUIRED: [&str; 4] = [WEIGHTS, TOKENIZER, CONFIG, POOLING];
 pub(crate) const OPTIONAL: [&str; 2] = [SENTENCE_CONFIG, MODULES];
 
@@ -50,6 +58,23 @@ pub struct ModelFiles {
     pub sentence_config: Option<PathBuf>,
     /// `modules.json`, if shipped: the sentence-transformers module list.
     pub modules: Option<PathBuf>,
+    /// `model.onnx`, if fetched: the encoder graph for the ONNX engine.
+    pub onnx_graph: Option<PathBuf>,
+    /// `onnxruntime/libonnxruntime.so` (`.dylib` on macOS), if fetched: ONNX Runtime.
+    pub onnx_runtime: Option<PathBuf>,
+}
+
+impl ModelFiles {
+    /// The first file the ONNX engine needs that is missing, if any.
+    pub fn onnx_missing(&self) -> Option<&'static str> {
+        if self.onnx_graph.is_none() {
+            Some(ONNX_GRAPH)
+        } else if self.onnx_runtime.is_none() {
+            Some(ONNX_RUNTIME)
+        } else {
+            None
+        }
+    }
 }
 
 impl ModelStore {
@@ -125,6 +150,8 @@ impl ModelStore {
             pooling: self.dir.join(POOLING),
             sentence_config: optional(SENTENCE_CONFIG),
             modules: optional(MODULES),
+            onnx_graph: optional(ONNX_GRAPH),
+            onnx_runtime: optional(ONNX_RUNTIME),
         })
     }
 }

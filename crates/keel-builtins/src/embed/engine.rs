@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use keel_embed::{Batcher, BatcherConfig, EmbedError, Model, ModelStore};
+use keel_embed::{
+    AnyModel, Batcher, BatcherConfig, EmbedError, EngineKind, ModelStore, OnnxOptions,
+};
 use tokio::sync::OnceCell;
 
 /// Why the model cannot serve a call.
@@ -18,19 +20,32 @@ pub(crate) enum Unavailable {
     LoadPanicked(String),
 }
 
+/// Which inference engine to load, and its settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EngineChoice {
+    pub(crate) kind: EngineKind,
+    pub(crate) onnx: OnnxOptions,
+}
+
 /// The model store and the batcher, once the model has loaded.
 pub(crate) struct EmbedEngine {
     /// `None` when no model directory could be derived (no `KEEL_MODEL_DIR`, cache or home).
     store: Option<ModelStore>,
+    choice: EngineChoice,
     config: BatcherConfig,
-    batcher: OnceCell<Batcher>,
+    batcher: OnceCell<Batcher<AnyModel>>,
 }
 
 impl EmbedEngine {
     /// An engine that has not tried to load the model yet.
-    pub(crate) fn new(store: Option<ModelStore>, config: BatcherConfig) -> Self {
+    pub(crate) fn new(
+        store: Option<ModelStore>,
+        choice: EngineChoice,
+        config: BatcherConfig,
+    ) -> Self {
         Self {
             store,
+            choice,
             config,
             batcher: OnceCell::new(),
         }
@@ -38,19 +53,28 @@ impl EmbedEngine {
 
     /// The batcher, loading the model first if it is not loaded yet. Concurrent first
     /// calls wait for one load; a failed load is tried again by the next call.
-    pub(crate) async fn batcher(&self) -> Result<&Batcher, Unavailable> {
+    pub(crate) async fn batcher(&self) -> Result<&Batcher<AnyModel>, Unavailable> {
         self.batcher.get_or_try_init(|| self.load()).await
     }
 
-    async fn load(&self) -> Result<Batcher, Unavailable> {
+    async fn load(&self) -> Result<Batcher<AnyModel>, Unavailable> {
         let store = self.store.clone().ok_or(EmbedError::NoCacheDir)?;
-        let model = tokio::task::spawn_blocking(move || {
+        let choice = self.choice.clone();
+        let loaded = tokio::task::spawn_blocking(move || {
             let files = store.locate()?;
-            Model::load(&files)
+            AnyModel::load(&files, choice.kind, &choice.onnx)
         })
         .await
         .map_err(|e| Unavailable::LoadPanicked(e.to_string()))??;
-        Ok(Batcher::new(Arc::new(model), self.config.clone())?)
+        if let Some(reason) = &loaded.onnx_unavailable {
+            tracing::warn!(%reason, "ONNX Runtime engine unavailable; embeddings run on candle");
+        }
+        tracing::info!(
+            engine = loaded.model.engine(),
+            requested = %self.choice.kind,
+            "embedding model loaded"
+        );
+        Ok(Batcher::new(Arc::new(loaded.model), self.config.clone())?)
     }
 
     /// `None` when the model is loaded, else why the tools cannot serve yet. Only looks at

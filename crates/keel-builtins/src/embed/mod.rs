@@ -15,7 +15,7 @@ use keel_embed::cosine;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-pub(crate) use self::engine::EmbedEngine;
+pub(crate) use self::engine::{EmbedEngine, EngineChoice};
 use self::output::{
     Classification, Embeddings, MODEL_NAME, RankedLabel, SimilarityMatrix, render_classification,
     render_embeddings, render_similarity,

