@@ -127,6 +127,11 @@ impl ClientCaps {
         }
     }
 
+    /// Whether the client can answer any input request (elicitation, sampling, roots).
+    pub(crate) fn can_answer_input(self) -> bool {
+        self.elicitation || self.sampling || self.roots
+    }
+
     fn allows(self, method: &str) -> bool {
         match method {
             methods::ELICITATION_CREATE => self.elicitation,

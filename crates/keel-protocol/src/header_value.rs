@@ -40,9 +40,42 @@ pub fn decode_header_value(raw: &[u8]) -> Result<String, HeaderValueError> {
     }
 }
 
+/// Whether a header value stands for `expected`, decoding only when it must: a plain value
+/// equal to `expected` matches without allocating.
+pub fn header_value_is(raw: &[u8], expected: &str) -> Result<bool, HeaderValueError> {
+    if raw == expected.as_bytes()
+        && !raw.starts_with(PREFIX.as_bytes())
+        && raw
+            .iter()
+            .all(|&b| b == b'\t' || (0x20..=0x7e).contains(&b))
+    {
+        return Ok(true);
+    }
+    decode_header_value(raw).map(|v| v == expected)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn matching_decodes_only_the_sentinel() {
+        assert_eq!(header_value_is(b"echo", "echo"), Ok(true));
+        assert_eq!(header_value_is(b"echo", "other"), Ok(false));
+        assert_eq!(header_value_is(b"=?base64?ZWNobw==?=", "echo"), Ok(true));
+        assert_eq!(
+            header_value_is(b"=?base64?ZWNobw==?=", "=?base64?ZWNobw==?="),
+            Ok(false)
+        );
+        assert_eq!(
+            header_value_is(b"=?base64?!!?=", "x"),
+            Err(HeaderValueError::InvalidBase64)
+        );
+        assert_eq!(
+            header_value_is(b"caf\xc3\xa9", "caf\u{e9}"),
+            Err(HeaderValueError::InvalidCharacters)
+        );
+    }
 
     #[test]
     fn plain_values_pass_through() {

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
+use serde_json::{Map, Value, value::RawValue};
 
 use crate::RpcError;
 
@@ -294,6 +294,17 @@ pub fn encode_result(id: &RequestId, result: &impl Serialize) -> Vec<u8> {
     })
 }
 
+/// Encodes a success response whose result object gains `members`: pre-encoded
+/// `"key":value` pairs, comma-separated, that the result must not already hold.
+pub fn encode_result_with(id: &RequestId, result: &Map<String, Value>, members: &[u8]) -> Vec<u8> {
+    let mut out = encode_result(id, result);
+    // The envelope ends with the result's closing brace and then its own.
+    let at = out.len() - 2;
+    let comma = (out[at - 1] != b'{').then_some(b',');
+    out.splice(at..at, comma.into_iter().chain(members.iter().copied()));
+    out
+}
+
 /// Encodes an error response; `id` is `null` when the request's id could not be read.
 pub fn encode_error(id: Option<&RequestId>, error: &RpcError) -> Vec<u8> {
     to_vec(&ErrorOut {
@@ -326,6 +337,29 @@ pub fn encode_request(id: &RequestId, method: &str, params: &impl Serialize) -> 
 mod tests {
     use super::*;
     use crate::ErrorCode;
+
+    #[test]
+    fn results_gain_pre_encoded_members() {
+        let id = RequestId::Number(7);
+        let members = br#""resultType":"complete","_meta":{"k":1}"#;
+        for result in [
+            serde_json::json!({}),
+            serde_json::json!({"content":[{"text":"}}"}]}),
+        ] {
+            let Value::Object(map) = result.clone() else {
+                unreachable!()
+            };
+            let out: Value =
+                serde_json::from_slice(&encode_result_with(&id, &map, members)).unwrap();
+            let mut want = map;
+            want.insert("resultType".into(), "complete".into());
+            want.insert("_meta".into(), serde_json::json!({"k":1}));
+            assert_eq!(
+                out,
+                serde_json::json!({"jsonrpc":"2.0","id":7,"result":want})
+            );
+        }
+    }
 
     #[test]
     fn batches_split_into_members_within_bounds() {

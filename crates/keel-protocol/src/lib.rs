@@ -13,9 +13,9 @@ pub mod methods;
 mod version;
 
 pub use error::{ErrorCode, RpcError};
-pub use header_value::{HeaderValueError, decode_header_value};
+pub use header_value::{HeaderValueError, decode_header_value, header_value_is};
 pub use jsonrpc::{
     DecodeError, MAX_BATCH, MAX_NESTING, Message, MessageKind, RequestId, batch_items,
-    encode_error, encode_notification, encode_request, encode_result,
+    encode_error, encode_notification, encode_request, encode_result, encode_result_with,
 };
 pub use version::{Era, ProtocolVersion, SUPPORTED_VERSIONS, negotiate_legacy};

@@ -56,13 +56,18 @@ impl Dispatcher {
             }
         };
         let modern = env.version.era() == Era::Modern;
-        let as_task = modern
-            && tool.definition.task_support != TaskSupport::Forbidden
-            && Self::client_caps(&req, &env).tasks;
+        let caps = Self::client_caps(&req, &env);
+        let as_task =
+            modern && tool.definition.task_support != TaskSupport::Forbidden && caps.tasks;
         if modern && !as_task && tool.definition.task_support == TaskSupport::Required {
             return Reply::error(Some(id), &tasks_capability_missing());
         }
-        let digest = modern.then(|| request_digest(methods::TOOLS_CALL, name, Some(&arguments)));
+        // The digest binds multi round-trip state to this call. Without a capability to
+        // answer input requests and without earlier rounds, there is nothing to bind.
+        let rounds =
+            req.params.contains_key("requestState") || req.params.contains_key("inputResponses");
+        let digest = (modern && (rounds || caps.can_answer_input()))
+            .then(|| request_digest(methods::TOOLS_CALL, name, Some(&arguments)));
         let answers = match &digest {
             Some(d) => match self.gathered_answers(&req, d) {
                 Ok(a) => a,
@@ -77,7 +82,7 @@ impl Dispatcher {
                 task: Arc::clone(&task),
                 inline: answers.clone(),
             };
-            let context = self.context(&req, &env, cancel, input);
+            let context = self.context_with_caps(&req, &env, cancel, input, caps);
             let mut call: CallFuture = Box::pin(self.tools.clone().oneshot(ToolCall {
                 tool,
                 arguments,
@@ -109,7 +114,7 @@ impl Dispatcher {
         let _tracked = env
             .cancellable_by_notification
             .then(|| self.track(env.session.as_ref(), id, &cancel));
-        let context = self.context(&req, &env, cancel.clone(), input);
+        let context = self.context_with_caps(&req, &env, cancel.clone(), input, caps);
         let call = ToolCall {
             tool,
             arguments,

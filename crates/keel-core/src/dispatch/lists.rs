@@ -105,6 +105,18 @@ impl Dispatcher {
         cancel: CancellationToken,
         input: InputSource,
     ) -> Context {
+        self.context_with_caps(req, env, cancel, input, Self::client_caps(req, env))
+    }
+
+    /// [`Dispatcher::context`] with capabilities the caller already read.
+    pub(crate) fn context_with_caps(
+        &self,
+        req: &ParsedRequest,
+        env: &RequestEnv,
+        cancel: CancellationToken,
+        input: InputSource,
+        caps: crate::ClientCaps,
+    ) -> Context {
         Context {
             inner: Arc::new(ContextInner {
                 request_id: req
@@ -117,7 +129,7 @@ impl Dispatcher {
                 log_level: Self::log_level(req, env),
                 outbound: env.outbound.clone(),
                 input,
-                caps: Self::client_caps(req, env),
+                caps,
                 related_task: None,
                 changes: Some(self.changes.clone()),
             }),

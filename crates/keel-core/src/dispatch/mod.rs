@@ -108,6 +108,8 @@ pub struct Dispatcher {
     pub(crate) tasks: crate::TaskStore,
     pub(crate) changes: tokio::sync::broadcast::Sender<crate::ListChange>,
     server_meta: Value,
+    /// `"resultType":"complete","_meta":{serverInfo}`, encoded once for modern results.
+    modern_members: Vec<u8>,
     in_flight: DashMap<(u128, RequestId), CancellationToken>,
 }
 
@@ -122,6 +124,11 @@ impl Dispatcher {
         settings: DispatchSettings,
     ) -> Self {
         let server_meta = json!({ "name": info.name, "version": info.version });
+        let modern_members = format!(
+            r#""resultType":"complete","_meta":{{{}:{server_meta}}}"#,
+            Value::from(meta::SERVER_INFO)
+        )
+        .into_bytes();
         Self {
             registry,
             tools,
@@ -133,6 +140,7 @@ impl Dispatcher {
             tasks: crate::TaskStore::new(Duration::from_secs(300)),
             changes: tokio::sync::broadcast::channel(64).0,
             server_meta,
+            modern_members,
             in_flight: DashMap::new(),
         }
     }
@@ -223,6 +231,25 @@ impl Dispatcher {
         cacheable: bool,
     ) -> Reply {
         if version.era() == Era::Modern {
+            if cacheable {
+                result.insert(
+                    "ttlMs".into(),
+                    json!(self.settings.list_ttl.as_millis() as u64),
+                );
+                result.insert("cacheScope".into(), Value::from("public"));
+            }
+            // The common case appends pre-encoded members instead of building values.
+            if !result.contains_key("resultType") && !result.contains_key("_meta") {
+                return Reply {
+                    body: Some(keel_protocol::encode_result_with(
+                        id,
+                        &result,
+                        &self.modern_members,
+                    )),
+                    error: None,
+                    created_session: None,
+                };
+            }
             result
                 .entry("resultType")
                 .or_insert_with(|| Value::from("complete"));
@@ -231,13 +258,6 @@ impl Dispatcher {
                 .or_insert_with(|| Value::Object(Map::new()));
             if let Some(m) = meta.as_object_mut() {
                 m.insert(meta::SERVER_INFO.into(), self.server_meta.clone());
-            }
-            if cacheable {
-                result.insert(
-                    "ttlMs".into(),
-                    json!(self.settings.list_ttl.as_millis() as u64),
-                );
-                result.insert("cacheScope".into(), Value::from("public"));
             }
         }
         Reply {

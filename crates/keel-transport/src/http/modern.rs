@@ -3,7 +3,9 @@
 
 use http::{HeaderMap, StatusCode};
 use keel_core::{Dispatcher, ParsedRequest, Registry, check_modern_meta};
-use keel_protocol::{ProtocolVersion, RpcError, decode_header_value, meta, methods};
+use keel_protocol::{
+    ProtocolVersion, RpcError, decode_header_value, header_value_is, meta, methods,
+};
 use serde_json::Value;
 
 pub(crate) const VERSION_HEADER: &str = "mcp-protocol-version";
@@ -41,13 +43,13 @@ pub(crate) fn validate(
     };
     if let Some(key) = name_key {
         let body = req.params.get(key).and_then(Value::as_str);
-        let header = match header_text(headers, "mcp-name") {
-            None => return Err(mismatch("missing Mcp-Name header".into())),
-            Some(raw) => {
-                decode_header_value(raw).map_err(|e| mismatch(format!("Mcp-Name: {e}")))?
-            }
+        let Some(raw) = header_text(headers, "mcp-name") else {
+            return Err(mismatch("missing Mcp-Name header".into()));
         };
-        if body != Some(header.as_str()) {
+        let same = header_value_is(raw, body.unwrap_or_default())
+            .map_err(|e| mismatch(format!("Mcp-Name: {e}")))?;
+        if !same || body.is_none() {
+            let header = decode_header_value(raw).unwrap_or_default();
             return Err(mismatch(format!(
                 "Mcp-Name header value '{header}' does not match body value '{}'",
                 body.unwrap_or("")
