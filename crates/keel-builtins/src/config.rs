@@ -43,7 +43,7 @@ use crate::error::BuiltinsError;
 /// engine = "auto"      # or "onnx" / "candle"; auto: ONNX Runtime when it loads, else candle
 /// batching = true
 /// flush_deadline_ms = 3
-/// token_budget = 2048
+/// token_budget = 4096
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
