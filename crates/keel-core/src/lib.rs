@@ -22,7 +22,7 @@ mod tool;
 pub use content::{CallToolResult, Content};
 pub use context::{ClientCaps, Context, ListChange, LogLevel, Outbound};
 pub use dispatch::{
-    DispatchSettings, Dispatcher, Opening, ParsedRequest, Reply, RequestEnv, ServerInfo,
+    DispatchSettings, Dispatcher, Incoming, Opening, ParsedRequest, Reply, RequestEnv, ServerInfo,
     check_modern_meta,
 };
 pub use error::{Rejection, ToolError};

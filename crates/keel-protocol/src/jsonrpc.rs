@@ -299,9 +299,13 @@ pub fn encode_result(id: &RequestId, result: &impl Serialize) -> Vec<u8> {
 pub fn encode_result_with(id: &RequestId, result: &Map<String, Value>, members: &[u8]) -> Vec<u8> {
     let mut out = encode_result(id, result);
     // The envelope ends with the result's closing brace and then its own.
-    let at = out.len() - 2;
-    let comma = (out[at - 1] != b'{').then_some(b',');
-    out.splice(at..at, comma.into_iter().chain(members.iter().copied()));
+    out.truncate(out.len() - 2);
+    out.reserve(members.len() + 3);
+    if out.last() != Some(&b'{') {
+        out.push(b',');
+    }
+    out.extend_from_slice(members);
+    out.extend_from_slice(b"}}");
     out
 }
 

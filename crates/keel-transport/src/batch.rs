@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use keel_core::{Dispatcher, ParsedRequest, RequestEnv, Session};
-use keel_protocol::{Message, MessageKind, ProtocolVersion, RpcError, encode_error, methods};
+use keel_core::{Dispatcher, Incoming, RequestEnv, Session};
+use keel_protocol::{Message, ProtocolVersion, RpcError, encode_error, methods};
 use serde_json::{Value, value::RawValue};
 use tokio_util::sync::CancellationToken;
 
@@ -34,22 +34,19 @@ pub(crate) async fn run(
     let mut answers: Vec<Vec<u8>> = Vec::new();
     let mut calls = Vec::new();
     for item in items {
-        let message = match Message::decode(item.get().as_bytes()) {
-            Ok(m) => m,
-            Err(e) => {
-                answers.push(encode_error(e.id(), &e.to_rpc_error()));
+        let req = match Incoming::decode(item.get().as_bytes()) {
+            Incoming::Request(r) => r,
+            Incoming::Response(message) => {
+                deliver(dispatcher, session.map(|s| &**s), &message);
                 continue;
             }
-        };
-        if message.kind == MessageKind::Response {
-            deliver(dispatcher, session.map(|s| &**s), &message);
-            continue;
-        }
-        let req = match ParsedRequest::from_message(&message) {
-            Ok(r) => r,
-            Err(e) => {
-                if message.id.is_some() {
-                    answers.push(encode_error(message.id.as_ref(), &e));
+            Incoming::Invalid {
+                id,
+                error,
+                notification,
+            } => {
+                if !notification {
+                    answers.push(encode_error(id.as_ref(), &error));
                 }
                 continue;
             }

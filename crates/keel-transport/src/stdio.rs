@@ -2,10 +2,8 @@
 
 use std::sync::Arc;
 
-use keel_core::{ClientCaps, Dispatcher, Outbound, ParsedRequest, RequestEnv, Session};
-use keel_protocol::{
-    Era, Message, MessageKind, ProtocolVersion, RpcError, encode_error, meta, methods,
-};
+use keel_core::{ClientCaps, Dispatcher, Incoming, Outbound, ParsedRequest, RequestEnv, Session};
+use keel_protocol::{Era, ProtocolVersion, RpcError, encode_error, meta, methods};
 use serde_json::Value;
 use tokio::{
     io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader},
@@ -76,22 +74,19 @@ where
             }
             continue;
         }
-        let message = match Message::decode(&line) {
-            Ok(m) => m,
-            Err(e) => {
-                let _ = out_tx.send(encode_error(e.id(), &e.to_rpc_error()));
+        let req = match Incoming::decode(&line) {
+            Incoming::Request(r) => r,
+            Incoming::Response(message) => {
+                crate::batch::deliver(&dispatcher, session.as_deref(), &message);
                 continue;
             }
-        };
-        if message.kind == MessageKind::Response {
-            crate::batch::deliver(&dispatcher, session.as_deref(), &message);
-            continue;
-        }
-        let req = match ParsedRequest::from_message(&message) {
-            Ok(r) => r,
-            Err(e) => {
-                if message.id.is_some() {
-                    let _ = out_tx.send(encode_error(message.id.as_ref(), &e));
+            Incoming::Invalid {
+                id,
+                error,
+                notification,
+            } => {
+                if !notification {
+                    let _ = out_tx.send(encode_error(id.as_ref(), &error));
                 }
                 continue;
             }

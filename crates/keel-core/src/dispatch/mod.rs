@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-pub use request::{Opening, ParsedRequest};
+pub use request::{Incoming, Opening, ParsedRequest};
 
 use crate::{
     ClientCaps, LogLevel, Outbound, Registry, RequestStateCodec, Session, SessionStore,

@@ -1,7 +1,90 @@
 //! A request as the dispatcher sees it: method, params object and its `_meta`.
 
-use keel_protocol::{Message, MessageKind, RequestId, RpcError, meta, methods};
+use keel_protocol::{DecodeError, Message, MessageKind, RequestId, RpcError, meta, methods};
+use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
+
+/// What one JSON-RPC message (an HTTP body, a stdio line, a batch member) holds.
+#[derive(Debug)]
+pub enum Incoming<'a> {
+    /// A request or notification.
+    Request(ParsedRequest),
+    /// A response to a server-to-client request.
+    Response(Message<'a>),
+    /// Not usable; `id` is the request's, when it could be read.
+    Invalid {
+        /// The id to answer with.
+        id: Option<RequestId>,
+        /// The error.
+        error: RpcError,
+        /// A notification gets no answer where the transport can stay silent.
+        notification: bool,
+    },
+}
+
+impl<'a> Incoming<'a> {
+    /// Decodes `bytes`. A well-formed request is parsed in one pass; anything else takes the
+    /// careful path, which tells responses apart and names what is wrong.
+    pub fn decode(bytes: &'a [u8]) -> Self {
+        if let Ok(wire) = serde_json::from_slice::<WireRequest>(bytes)
+            && wire.jsonrpc == "2.0"
+        {
+            return Self::Request(ParsedRequest {
+                id: wire.id,
+                method: wire.method,
+                params: wire.params.unwrap_or_default(),
+            });
+        }
+        let message = match Message::decode(bytes) {
+            Ok(m) => m,
+            Err(e) => return Self::invalid(&e),
+        };
+        if message.kind == MessageKind::Response {
+            return Self::Response(message);
+        }
+        match ParsedRequest::from_message(&message) {
+            Ok(r) => Self::Request(r),
+            Err(error) => Self::Invalid {
+                id: message.id.clone(),
+                error,
+                notification: message.id.is_none(),
+            },
+        }
+    }
+
+    fn invalid(e: &DecodeError) -> Self {
+        Self::Invalid {
+            id: e.id().cloned(),
+            error: e.to_rpc_error(),
+            notification: false,
+        }
+    }
+}
+
+/// A request or notification as it must look, for the one-pass decode. A `null` id fails
+/// here, so the careful path reports it; serde_json's recursion limit bounds nesting.
+#[derive(Deserialize)]
+struct WireRequest {
+    jsonrpc: String,
+    #[serde(default, deserialize_with = "present")]
+    id: Option<RequestId>,
+    method: String,
+    #[serde(default, deserialize_with = "object")]
+    params: Option<Map<String, Value>>,
+}
+
+/// An object, or `null` for none (as the careful path reads it); anything else fails.
+fn object<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Map<String, Value>>, D::Error> {
+    match Value::deserialize(d)? {
+        Value::Object(m) => Ok(Some(m)),
+        Value::Null => Ok(None),
+        _ => Err(serde::de::Error::custom("params must be an object")),
+    }
+}
+
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
 
 /// A decoded request or notification with its params parsed once.
 #[derive(Debug, Clone)]
@@ -87,5 +170,65 @@ impl ParsedRequest {
         self.meta()
             .and_then(|m| m.get(meta::PROGRESS_TOKEN))
             .cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn careful(bytes: &[u8]) -> Result<ParsedRequest, RpcError> {
+        let m = Message::decode(bytes).map_err(|e| e.to_rpc_error())?;
+        ParsedRequest::from_message(&m)
+    }
+
+    #[test]
+    fn the_one_pass_decode_agrees_with_the_careful_path() {
+        for text in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}"#,
+            r#"{"jsonrpc":"2.0","id":"a","method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+            r#"{"jsonrpc":"2.0","id":2,"method":"ping","params":null}"#,
+            r#"{"method":"ping","params":{},"id":7,"jsonrpc":"2.0","extra":true}"#,
+        ] {
+            let Incoming::Request(fast) = Incoming::decode(text.as_bytes()) else {
+                panic!("{text} is a request");
+            };
+            let slow = careful(text.as_bytes()).unwrap();
+            assert_eq!(
+                (fast.id, fast.method, fast.params),
+                (slow.id, slow.method, slow.params)
+            );
+        }
+    }
+
+    #[test]
+    fn what_the_one_pass_decode_refuses_gets_the_careful_error() {
+        for (text, code) in [
+            (r#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#, -32600),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":[1]}"#,
+                -32602,
+            ),
+            (r#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#, -32600),
+            (r#"{"jsonrpc":"2.0","id":1,"method":"ping""#, -32700),
+            (r#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#, -32600),
+        ] {
+            match Incoming::decode(text.as_bytes()) {
+                Incoming::Invalid { error, .. } => assert_eq!(error.code.0, code, "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        let deep = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"x","params":{{"a":{}1{}}}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        assert!(matches!(
+            Incoming::decode(deep.as_bytes()),
+            Incoming::Invalid { .. }
+        ));
+        let response = br#"{"jsonrpc":"2.0","id":"keel-1","result":{}}"#;
+        assert!(matches!(Incoming::decode(response), Incoming::Response(_)));
     }
 }

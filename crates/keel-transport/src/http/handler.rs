@@ -10,8 +10,8 @@ use axum::{
 };
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
-use keel_core::{ListChange, Outbound, ParsedRequest, RequestEnv, Session, SessionId};
-use keel_protocol::{Era, Message, MessageKind, ProtocolVersion, RpcError, meta, methods};
+use keel_core::{Incoming, ListChange, Outbound, ParsedRequest, RequestEnv, Session, SessionId};
+use keel_protocol::{Era, Message, ProtocolVersion, RpcError, meta, methods};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -113,18 +113,14 @@ async fn post(app: &AppState, headers: &HeaderMap, body: Body) -> Response {
     if let Some(items) = keel_protocol::batch_items(&bytes) {
         return batch(app, headers, items).await;
     }
-    let message = match Message::decode(&bytes) {
-        Ok(m) => m,
-        Err(e) => return response::rpc_error(StatusCode::BAD_REQUEST, e.id(), &e.to_rpc_error()),
+    let req = match Incoming::decode(&bytes) {
+        Incoming::Request(r) => r,
+        Incoming::Response(message) => return client_response(app, headers, &message).await,
+        Incoming::Invalid { id, error, .. } => {
+            return response::rpc_error(StatusCode::BAD_REQUEST, id.as_ref(), &error);
+        }
     };
     let header_version = header_str(headers, VERSION_HEADER);
-    if message.kind == MessageKind::Response {
-        return client_response(app, headers, &message).await;
-    }
-    let req = match ParsedRequest::from_message(&message) {
-        Ok(r) => r,
-        Err(e) => return response::rpc_error(StatusCode::BAD_REQUEST, message.id.as_ref(), &e),
-    };
     let body_modern = req
         .meta()
         .is_some_and(|m| m.contains_key(meta::PROTOCOL_VERSION));
