@@ -54,3 +54,51 @@ async fn disabled_tools_are_not_registered() {
     assert!(registry.tool("classify").is_none());
     assert!(registry.tool("query").is_none());
 }
+
+/// A model directory holding the real model's candle files (linked from the cache) but not
+/// the ONNX engine's `model.onnx` and library.
+#[cfg(unix)]
+fn candle_only_model_dir() -> tempfile::TempDir {
+    let store = keel_embed::ModelStore::from_env().unwrap();
+    let files = store.locate().unwrap_or_else(|missing| panic!("{missing}"));
+    let tmp = tempfile::tempdir().unwrap();
+    for name in [
+        "model.safetensors",
+        "tokenizer.json",
+        "config.json",
+        "1_Pooling/config.json",
+        "sentence_bert_config.json",
+        "modules.json",
+    ] {
+        let target = tmp.path().join(name);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(files.dir.join(name), target).unwrap();
+    }
+    tmp
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn without_the_onnx_files_auto_serves_on_candle_and_onnx_alone_degrades() {
+    let dir = candle_only_model_dir();
+    let mut config = BuiltinsConfig::default();
+    config.query.enabled = false;
+    config.embed.model_dir = Some(dir.path().to_path_buf());
+
+    let h = Harness::start(&config).await;
+    assert!(h.builtins.readiness().ready);
+    let out = h.call_ok("embed", json!({ "texts": ["hello"] })).await;
+    assert_eq!(out["embeddings"][0].as_array().unwrap().len(), 384);
+
+    config.embed.engine = keel_embed::EngineKind::Onnx;
+    let h = Harness::start(&config).await;
+    let readiness = h.builtins.readiness();
+    assert!(!readiness.ready);
+    assert!(
+        readiness.degraded[0].contains("model.onnx")
+            && readiness.degraded[0].contains("fetch-model.sh"),
+        "{readiness:?}"
+    );
+    let text = h.call_err("embed", json!({ "texts": ["hello"] })).await;
+    assert!(text.contains("model.onnx"), "{text}");
+}

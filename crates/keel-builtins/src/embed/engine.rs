@@ -87,6 +87,16 @@ impl EmbedEngine {
             None => EmbedError::NoCacheDir.to_string(),
             Some(store) => match store.locate() {
                 Err(missing) => missing.to_string(),
+                Ok(files)
+                    if self.choice.kind == EngineKind::Onnx && files.onnx_missing().is_some() =>
+                {
+                    let file = files.onnx_missing().unwrap_or_default();
+                    EmbedError::OnnxFileMissing {
+                        dir: files.dir,
+                        file,
+                    }
+                    .to_string()
+                }
                 Ok(files) => format!(
                     "the model files in {} are present but not loaded; they load on the next \
                      embedding call",
