@@ -10,7 +10,7 @@ use crate::error::EmbedError;
 use crate::pipeline::{Pipeline, read_json};
 use crate::pooling::mean_pool;
 use crate::store::ModelFiles;
-use crate::tokenize::{TextTokenizer, TokenizedText};
+use crate::tokenize::{TextTokenizer, TokenizedText, pad_batch};
 
 /// The loaded sentence-embedding model: tokenizer, BERT encoder and pooling.
 ///
@@ -70,20 +70,11 @@ impl Model {
 
     /// Pads the batch to its longest input and returns `(ids, mask)` as `[batch, seq]`.
     fn batch_tensors(&self, batch: &[&TokenizedText]) -> Result<(Tensor, Tensor), EmbedError> {
-        let width = batch.iter().map(|t| t.len()).max().unwrap_or(0);
-        let mut ids = Vec::with_capacity(batch.len() * width);
-        let mut mask = Vec::with_capacity(batch.len() * width);
-        for text in batch {
-            let pad = width - text.len();
-            ids.extend_from_slice(text.ids());
-            ids.extend(std::iter::repeat_n(self.tokenizer.pad_id(), pad));
-            mask.extend(std::iter::repeat_n(1u32, text.len()));
-            mask.extend(std::iter::repeat_n(0u32, pad));
-        }
-        let shape = (batch.len(), width);
+        let padded = pad_batch(batch, self.tokenizer.pad_id());
+        let shape = (padded.rows, padded.width);
         Ok((
-            Tensor::from_vec(ids, shape, &self.device)?,
-            Tensor::from_vec(mask, shape, &self.device)?,
+            Tensor::from_vec(padded.ids, shape, &self.device)?,
+            Tensor::from_vec(padded.mask, shape, &self.device)?,
         ))
     }
 }

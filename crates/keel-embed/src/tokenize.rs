@@ -43,6 +43,34 @@ impl TokenizedText {
     }
 }
 
+/// A batch padded to its longest text: row-major `ids` and attention `mask`, `rows × width`.
+pub(crate) struct PaddedBatch {
+    pub(crate) ids: Vec<u32>,
+    pub(crate) mask: Vec<u32>,
+    pub(crate) rows: usize,
+    pub(crate) width: usize,
+}
+
+/// Pads every text to the longest in `batch` with `pad_id`, masking the padding out.
+pub(crate) fn pad_batch(batch: &[&TokenizedText], pad_id: u32) -> PaddedBatch {
+    let width = batch.iter().map(|t| t.len()).max().unwrap_or(0);
+    let mut ids = Vec::with_capacity(batch.len() * width);
+    let mut mask = Vec::with_capacity(batch.len() * width);
+    for text in batch {
+        let pad = width - text.len();
+        ids.extend_from_slice(text.ids());
+        ids.extend(std::iter::repeat_n(pad_id, pad));
+        mask.extend(std::iter::repeat_n(1u32, text.len()));
+        mask.extend(std::iter::repeat_n(0u32, pad));
+    }
+    PaddedBatch {
+        ids,
+        mask,
+        rows: batch.len(),
+        width,
+    }
+}
+
 /// The tokenizer with keel's padding and truncation settings.
 #[derive(Debug)]
 pub(crate) struct TextTokenizer {

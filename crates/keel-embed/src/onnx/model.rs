@@ -16,7 +16,7 @@ use crate::error::EmbedError;
 use crate::pipeline::{Pipeline, read_json};
 use crate::pooling::mean_pool;
 use crate::store::{ModelFiles, ONNX_GRAPH, ONNX_RUNTIME};
-use crate::tokenize::{TextTokenizer, TokenizedText};
+use crate::tokenize::{TextTokenizer, TokenizedText, pad_batch};
 
 /// How the ONNX Runtime session runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,20 +125,12 @@ impl EmbeddingModel for OnnxModel {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let width = batch.iter().map(|t| t.len()).max().unwrap_or(0);
-        let mut ids = Vec::with_capacity(batch.len() * width);
-        let mut mask = Vec::with_capacity(batch.len() * width);
-        for text in batch {
-            let pad = width - text.len();
-            ids.extend(text.ids().iter().map(|&id| i64::from(id)));
-            ids.extend(std::iter::repeat_n(i64::from(self.tokenizer.pad_id()), pad));
-            mask.extend(std::iter::repeat_n(1i64, text.len()));
-            mask.extend(std::iter::repeat_n(0i64, pad));
-        }
-        let shape = [batch.len(), width];
-        let pool_mask: Vec<u32> = mask.iter().map(|&m| m as u32).collect();
-        let ids = OrtTensor::from_array((shape, ids))?;
-        let mask = OrtTensor::from_array((shape, mask))?;
+        let padded = pad_batch(batch, self.tokenizer.pad_id());
+        let width = padded.width;
+        let shape = [padded.rows, width];
+        let wide = |v: &[u32]| v.iter().map(|&x| i64::from(x)).collect::<Vec<_>>();
+        let ids = OrtTensor::from_array((shape, wide(&padded.ids)))?;
+        let mask = OrtTensor::from_array((shape, wide(&padded.mask)))?;
 
         let mut session = self.session.lock().unwrap_or_else(PoisonError::into_inner);
         let outputs = session.run(ort::inputs![INPUT_IDS => ids, ATTENTION_MASK => mask])?;
@@ -153,7 +145,7 @@ impl EmbeddingModel for OnnxModel {
         let states = Tensor::from_slice(states, (batch.len(), width, hidden), &Device::Cpu)?;
         drop(outputs);
         drop(session);
-        let mask = Tensor::from_vec(pool_mask, (shape[0], shape[1]), &Device::Cpu)?;
+        let mask = Tensor::from_vec(padded.mask, (shape[0], shape[1]), &Device::Cpu)?;
         mean_pool(&states, &mask, self.pipeline.normalize).map_err(EmbedError::from)
     }
 }
