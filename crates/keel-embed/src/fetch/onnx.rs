@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::path::Path;
 
-use super::{find_wheel, install, io, run_pip};
+use super::{find_wheel, install, io, open_wheel, run_pip};
 use crate::error::EmbedError;
 use crate::onnx::write_graph;
 use crate::store::{CONFIG, ModelFiles, ModelStore, ONNX_GRAPH, ONNX_RUNTIME, WEIGHTS, missing};
@@ -104,8 +104,7 @@ fn extract_library(
         path: wheel.to_path_buf(),
         source,
     };
-    let file = File::open(wheel).map_err(io("open", wheel))?;
-    let mut archive = zip::ZipArchive::new(file).map_err(zip_err)?;
+    let mut archive = open_wheel(wheel)?;
     let entry = archive
         .file_names()
         .filter_map(Result::ok)

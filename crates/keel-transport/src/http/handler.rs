@@ -275,27 +275,19 @@ async fn run(
     if let Some(done) = done {
         reply = Box::pin(std::future::ready(done));
     }
-    match (resumable, first.into_bytes()) {
-        (Some(r), first) => {
-            let first = first.map_or(Outbound::CloseStream, Outbound::Notification);
-            response::sse(resume::start(
-                &app.streams,
-                r.session,
-                r.prime,
-                first,
-                rx,
-                reply,
-                guard,
-            ))
-        }
-        (None, Some(first)) => response::sse(SseBody::new(
+    if let Some(r) = resumable {
+        let stream = resume::start(&app.streams, r.session, r.prime, first, rx, reply, guard);
+        return response::sse(stream);
+    }
+    match first.into_bytes() {
+        Some(first) => response::sse(SseBody::new(
             first,
             rx,
             reply,
             guard,
             app.settings.keep_alive,
         )),
-        (None, None) => finish(reply.await, modern, guard),
+        None => finish(reply.await, modern, guard),
     }
 }
 
