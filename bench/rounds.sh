@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Keel beside the raw-axum ceiling only, alternating for several rounds, to show how much
-# one-run ratios move: each round runs the ceiling, Keel legacy (32 connections on one
-# session) and Keel modern, 8 s each, wrk with 32 connections, and prints req/s, the ratio to
-# that round's ceiling, and server CPU (user + system) per call.
+# one-run ratios move: each round runs the ceiling (driven by call.lua, as peers.sh does),
+# Keel legacy (32 connections on one session, call.lua), Keel modern (modern.lua), and the
+# ceiling driven by modern.lua, whose larger requests cost wrk and the server more: the
+# like-for-like mark for modern. 8 s each, wrk with 32 connections; prints req/s, ratios
+# to that round's ceilings, and server CPU (user + system) per call.
 # Usage: bench/rounds.sh [rounds] [seconds]      (needs ../shared/bench set up: setup-peers.sh)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,7 +46,8 @@ for r in $(seq "$rounds"); do
   read -r c_rps c_cpu < <(PORT=3103 measure ceiling http://127.0.0.1:3103/raw "$shared/call.lua" "$shared/peers/rs/target/release/peer-rs")
   read -r l_rps l_cpu < <(measure legacy http://127.0.0.1:3199/mcp call-session "$keel" serve --listen 127.0.0.1:3199)
   read -r m_rps m_cpu < <(measure modern http://127.0.0.1:3199/mcp "$shared/modern.lua" "$keel" serve --listen 127.0.0.1:3199)
-  awk -v r="$r" -v c="$c_rps" -v cc="$c_cpu" -v l="$l_rps" -v lc="$l_cpu" -v m="$m_rps" -v mc="$m_cpu" 'BEGIN {
-    printf "round %d  ceiling %d req/s %d us | keel legacy %d req/s (%.2fx) %d us | keel modern %d req/s (%.2fx) %d us\n",
-      r, c, cc, l, l / c, lc, m, m / c, mc }'
+  read -r d_rps d_cpu < <(PORT=3103 measure ceiling-modern http://127.0.0.1:3103/raw "$shared/modern.lua" "$shared/peers/rs/target/release/peer-rs")
+  awk -v r="$r" -v c="$c_rps" -v cc="$c_cpu" -v l="$l_rps" -v lc="$l_cpu" -v m="$m_rps" -v mc="$m_cpu" -v d="$d_rps" -v dc="$d_cpu" 'BEGIN {
+    printf "round %d  ceiling %d req/s %d us | keel legacy %d req/s (%.2fx) %d us | keel modern %d req/s (%.2fx) %d us | ceiling on modern.lua %d req/s %d us, keel modern %.2fx of it\n",
+      r, c, cc, l, l / c, lc, m, m / c, mc, d, dc, m / d }'
 done

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, value::RawValue};
+use serde_json::value::RawValue;
 
 use crate::RpcError;
 
@@ -295,9 +295,11 @@ pub fn encode_result(id: &RequestId, result: &impl Serialize) -> Vec<u8> {
 }
 
 /// Encodes a success response whose result object gains `members`: pre-encoded
-/// `"key":value` pairs, comma-separated, that the result must not already hold.
-pub fn encode_result_with(id: &RequestId, result: &Map<String, Value>, members: &[u8]) -> Vec<u8> {
+/// `"key":value` pairs, comma-separated, that the result must not already hold. `result`
+/// must serialize as a JSON object.
+pub fn encode_result_with(id: &RequestId, result: &impl Serialize, members: &[u8]) -> Vec<u8> {
     let mut out = encode_result(id, result);
+    debug_assert!(out.ends_with(b"}}"), "a result must be an object");
     // The envelope ends with the result's closing brace and then its own.
     out.truncate(out.len() - 2);
     out.reserve(members.len() + 3);
@@ -341,6 +343,7 @@ pub fn encode_request(id: &RequestId, method: &str, params: &impl Serialize) -> 
 mod tests {
     use super::*;
     use crate::ErrorCode;
+    use serde_json::Value;
 
     #[test]
     fn results_gain_pre_encoded_members() {

@@ -3,7 +3,7 @@
 
 use std::{future::Future, pin::Pin, sync::Arc, task::Poll};
 
-use keel_protocol::{Era, RequestId, RpcError, methods};
+use keel_protocol::{Era, ProtocolVersion, RequestId, RpcError, methods};
 use serde_json::{Map, Value, json};
 use tower::{ServiceExt, service_fn, util::BoxCloneSyncService};
 
@@ -136,7 +136,7 @@ impl Dispatcher {
         digest: Option<String>,
         answers: Map<String, Value>,
     ) -> Reply {
-        let result = match outcome {
+        let mut result = match outcome {
             Ok(r) => r,
             Err(ToolError::InvalidArguments(m)) => {
                 CallToolResult::error(format!("Invalid arguments: {m}"))
@@ -159,11 +159,34 @@ impl Dispatcher {
             Err(ToolError::Protocol(e)) => return Reply::error(Some(id), &e),
             Err(ToolError::Rejected(r)) => return Reply::error(Some(id), &r.to_rpc_error()),
         };
-        let mut obj = result.into_object();
         if !env.version.has_structured_output() {
-            obj.remove("structuredContent");
+            result.structured_content = None;
         }
-        self.reply_ok(id, obj, env.version, false)
+        self.reply_call(id, result, env.version)
+    }
+
+    /// Encodes a tool result straight from its fields; only a result with its own `_meta`
+    /// under the modern revision goes through a map, to gain the server's info.
+    fn reply_call(
+        &self,
+        id: &RequestId,
+        result: CallToolResult,
+        version: ProtocolVersion,
+    ) -> Reply {
+        let body = match (version.era(), &result.meta) {
+            (Era::Legacy, _) => keel_protocol::encode_result(id, &result),
+            (Era::Modern, None) => {
+                keel_protocol::encode_result_with(id, &result, &self.modern_members)
+            }
+            (Era::Modern, Some(_)) => {
+                return self.reply_ok(id, result.into_object(), version, false);
+            }
+        };
+        Reply {
+            body: Some(body),
+            error: None,
+            created_session: None,
+        }
     }
 
     /// An `input_required` result whose `requestState` carries the answers gathered so far.

@@ -8,7 +8,7 @@ use axum::{
     extract::{Request, State},
     response::{IntoResponse, Response},
 };
-use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header, header::AsHeaderName};
 use http_body_util::{BodyExt, Limited};
 use keel_core::{Incoming, ListChange, Outbound, ParsedRequest, RequestEnv, Session, SessionId};
 use keel_protocol::{Era, Message, ProtocolVersion, RpcError, meta, methods};
@@ -48,7 +48,9 @@ pub(crate) async fn endpoint(State(app): State<Arc<AppState>>, request: Request)
     }
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+static LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+
+fn header_str(headers: &HeaderMap, name: impl AsHeaderName) -> Option<&str> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -60,10 +62,11 @@ fn is_legacy_version(v: &str) -> bool {
 }
 
 async fn post(app: &AppState, headers: &HeaderMap, body: Body) -> Response {
-    let content_type = header_str(headers, header::CONTENT_TYPE.as_str()).unwrap_or("");
+    let content_type = header_str(headers, header::CONTENT_TYPE).unwrap_or("");
     if !content_type
-        .to_ascii_lowercase()
-        .starts_with("application/json")
+        .as_bytes()
+        .get(..16)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"application/json"))
     {
         return response::rpc_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -71,10 +74,14 @@ async fn post(app: &AppState, headers: &HeaderMap, body: Body) -> Response {
             &RpcError::invalid_request("Content-Type must be application/json"),
         );
     }
-    if let Some(accept) = header_str(headers, header::ACCEPT.as_str()) {
-        let a = accept.to_ascii_lowercase();
-        if !(a.contains("application/json") || a.contains("text/event-stream") || a.contains("*/*"))
-        {
+    if let Some(accept) = header_str(headers, header::ACCEPT) {
+        let allows = |media: &[u8]| {
+            accept
+                .as_bytes()
+                .windows(media.len())
+                .any(|w| w.eq_ignore_ascii_case(media))
+        };
+        if !(allows(b"application/json") || allows(b"text/event-stream") || allows(b"*/*")) {
             return response::rpc_error(
                 StatusCode::NOT_ACCEPTABLE,
                 None,
@@ -120,7 +127,7 @@ async fn post(app: &AppState, headers: &HeaderMap, body: Body) -> Response {
             return response::rpc_error(StatusCode::BAD_REQUEST, id.as_ref(), &error);
         }
     };
-    let header_version = header_str(headers, VERSION_HEADER);
+    let header_version = header_str(headers, &VERSION_HEADER);
     let body_modern = req
         .meta()
         .is_some_and(|m| m.contains_key(meta::PROTOCOL_VERSION));
@@ -161,7 +168,7 @@ async fn serve_legacy(
     header_version: Option<&str>,
     req: ParsedRequest,
 ) -> Response {
-    let session_id = header_str(headers, SESSION_HEADER);
+    let session_id = header_str(headers, &SESSION_HEADER);
     let session = match session_id {
         Some(raw) => match lookup(app, raw).await {
             Some(s) => Some(s),
@@ -303,13 +310,13 @@ fn finish(reply: keel_core::Reply, modern: bool, guard: tokio_util::sync::DropGu
     if let Some(s) = session
         && let Ok(v) = HeaderValue::from_str(&s.id().to_string())
     {
-        r.headers_mut().insert(SESSION_HEADER, v);
+        r.headers_mut().insert(&SESSION_HEADER, v);
     }
     r
 }
 
 async fn client_response(app: &AppState, headers: &HeaderMap, message: &Message<'_>) -> Response {
-    let Some(session) = header_str(headers, SESSION_HEADER) else {
+    let Some(session) = header_str(headers, &SESSION_HEADER) else {
         return response::rpc_error(
             StatusCode::BAD_REQUEST,
             None,
@@ -337,7 +344,7 @@ async fn batch(
         Ok(i) => i,
         Err(e) => return response::rpc_error(StatusCode::BAD_REQUEST, None, &e.to_rpc_error()),
     };
-    let session = match header_str(headers, SESSION_HEADER) {
+    let session = match header_str(headers, &SESSION_HEADER) {
         Some(raw) => match lookup(app, raw).await {
             Some(s) => Some(s),
             None => {
@@ -350,7 +357,7 @@ async fn batch(
         },
         None => None,
     };
-    let header_version = header_str(headers, VERSION_HEADER);
+    let header_version = header_str(headers, &VERSION_HEADER);
     let version = match (header_version.map(ProtocolVersion::parse), &session) {
         (Some(Some(v)), _) => v,
         (Some(None), _) => {
@@ -385,7 +392,7 @@ async fn batch(
 }
 
 async fn get(app: &AppState, headers: &HeaderMap) -> Response {
-    let Some(raw) = header_str(headers, SESSION_HEADER) else {
+    let Some(raw) = header_str(headers, &SESSION_HEADER) else {
         return response::rpc_error(
             StatusCode::METHOD_NOT_ALLOWED,
             None,
@@ -401,7 +408,7 @@ async fn get(app: &AppState, headers: &HeaderMap) -> Response {
             &RpcError::invalid_request("Session not found"),
         );
     };
-    if let Some(last) = header_str(headers, "last-event-id") {
+    if let Some(last) = header_str(headers, &LAST_EVENT_ID) {
         match app.streams.find(session.id().0, last) {
             Some((log, from)) => {
                 return response::sse(resume::read(Arc::clone(&app.streams), log, from));
@@ -444,7 +451,7 @@ async fn forward_changes(
 }
 
 async fn delete(app: &AppState, headers: &HeaderMap) -> Response {
-    let Some(raw) = header_str(headers, SESSION_HEADER) else {
+    let Some(raw) = header_str(headers, &SESSION_HEADER) else {
         return response::rpc_error(
             StatusCode::BAD_REQUEST,
             None,

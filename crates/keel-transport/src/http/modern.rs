@@ -1,16 +1,18 @@
 //! Header checks of modern (2026-07-28) requests, in the order the specification implies:
 //! routing headers, then `_meta`, then the version header against `_meta`, then the version.
 
-use http::{HeaderMap, StatusCode};
+use http::{HeaderMap, HeaderName, StatusCode, header::AsHeaderName};
 use keel_core::{Dispatcher, ParsedRequest, Registry, check_modern_meta};
 use keel_protocol::{
     ProtocolVersion, RpcError, decode_header_value, header_value_is, meta, methods,
 };
 use serde_json::Value;
 
-pub(crate) const VERSION_HEADER: &str = "mcp-protocol-version";
+pub(crate) static VERSION_HEADER: HeaderName = HeaderName::from_static("mcp-protocol-version");
+static METHOD_HEADER: HeaderName = HeaderName::from_static("mcp-method");
+static NAME_HEADER: HeaderName = HeaderName::from_static("mcp-name");
 
-fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
+fn header_text(headers: &HeaderMap, name: impl AsHeaderName) -> Option<&[u8]> {
     headers.get(name).map(|v| v.as_bytes().trim_ascii())
 }
 
@@ -24,7 +26,7 @@ pub(crate) fn validate(
     req: &ParsedRequest,
     registry: &Registry,
 ) -> Result<ProtocolVersion, (StatusCode, RpcError)> {
-    match header_text(headers, "mcp-method") {
+    match header_text(headers, &METHOD_HEADER) {
         None => return Err(mismatch("missing Mcp-Method header".into())),
         Some(m) if m != req.method.as_bytes() => {
             return Err(mismatch(format!(
@@ -43,7 +45,7 @@ pub(crate) fn validate(
     };
     if let Some(key) = name_key {
         let body = req.params.get(key).and_then(Value::as_str);
-        let Some(raw) = header_text(headers, "mcp-name") else {
+        let Some(raw) = header_text(headers, &NAME_HEADER) else {
             return Err(mismatch("missing Mcp-Name header".into()));
         };
         let same = header_value_is(raw, body.unwrap_or_default())
@@ -67,7 +69,7 @@ pub(crate) fn validate(
                 RpcError::invalid_params(format!("missing _meta.{}", meta::PROTOCOL_VERSION)),
             )
         })?;
-    match header_text(headers, VERSION_HEADER) {
+    match header_text(headers, &VERSION_HEADER) {
         Some(h) if h == declared.as_bytes() => {}
         Some(h) => {
             return Err(mismatch(format!(

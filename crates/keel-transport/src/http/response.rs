@@ -13,13 +13,13 @@ use axum::{
 };
 use bytes::Bytes;
 use futures_util::Stream;
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderName, HeaderValue, StatusCode, header};
 use keel_core::{Outbound, Reply};
 use keel_protocol::{ErrorCode, RequestId, RpcError, encode_error};
 use tokio::sync::mpsc;
 use tokio_util::sync::DropGuard;
 
-pub(crate) const SESSION_HEADER: &str = "mcp-session-id";
+pub(crate) static SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
 
 /// A JSON body with a status.
 pub(crate) fn json(status: StatusCode, body: Vec<u8>) -> Response {
