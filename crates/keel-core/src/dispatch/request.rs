@@ -1,5 +1,7 @@
 //! A request as the dispatcher sees it: method, params object and its `_meta`.
 
+use std::borrow::Cow;
+
 use keel_protocol::{DecodeError, Message, MessageKind, RequestId, RpcError, meta, methods};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
@@ -26,7 +28,7 @@ impl<'a> Incoming<'a> {
     /// Decodes `bytes`. A well-formed request is parsed in one pass; anything else takes the
     /// careful path, which tells responses apart and names what is wrong.
     pub fn decode(bytes: &'a [u8]) -> Self {
-        if let Ok(wire) = serde_json::from_slice::<WireRequest>(bytes)
+        if let Ok(wire) = serde_json::from_slice::<WireRequest<'_>>(bytes)
             && wire.jsonrpc == "2.0"
         {
             return Self::Request(ParsedRequest {
@@ -64,8 +66,9 @@ impl<'a> Incoming<'a> {
 /// A request or notification as it must look, for the one-pass decode. A `null` id fails
 /// here, so the careful path reports it; serde_json's recursion limit bounds nesting.
 #[derive(Deserialize)]
-struct WireRequest {
-    jsonrpc: String,
+struct WireRequest<'a> {
+    #[serde(borrow)]
+    jsonrpc: Cow<'a, str>,
     #[serde(default, deserialize_with = "present")]
     id: Option<RequestId>,
     method: String,
