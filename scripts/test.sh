@@ -8,6 +8,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export KEEL_CACHE=${KEEL_CACHE:-$HOME/.cache/keel}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$KEEL_CACHE/target}
+# One-off builds gain nothing from incremental state; it would only grow the cache.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 mkdir -p "$KEEL_CACHE"
 
 step() { printf '\n== %s\n' "$*"; }
