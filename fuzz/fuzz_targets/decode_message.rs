@@ -1,8 +1,9 @@
 //! Fuzzes the message decoder, batch splitting and request parsing: arbitrary bytes must
-//! never panic.
+//! never panic, and a request the one-pass decoder accepts must read the same on the careful
+//! path.
 #![no_main]
 
-use keel_core::ParsedRequest;
+use keel_core::{Incoming, ParsedRequest};
 use keel_protocol::Message;
 use libfuzzer_sys::fuzz_target;
 
@@ -17,5 +18,13 @@ fuzz_target!(|data: &[u8]| {
             let _ = req.opening();
             let _ = req.target_name();
         }
+    }
+    if let Incoming::Request(fast) = Incoming::decode(data) {
+        let message = Message::decode(data).expect("the careful decoder reads it too");
+        let slow = ParsedRequest::from_message(&message).expect("and finds a request");
+        assert_eq!(
+            (fast.id, fast.method, fast.params),
+            (slow.id, slow.method, slow.params)
+        );
     }
 });
