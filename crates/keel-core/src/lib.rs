@@ -22,8 +22,8 @@ mod tool;
 pub use content::{CallToolResult, Content};
 pub use context::{ClientCaps, Context, ListChange, LogLevel, Outbound};
 pub use dispatch::{
-    DispatchSettings, Dispatcher, Incoming, Opening, ParsedRequest, Reply, RequestEnv, ServerInfo,
-    check_modern_meta,
+    DispatchSettings, Dispatcher, Incoming, Opening, ParsedRequest, Reply, RequestEnv, RequestMeta,
+    ServerInfo, check_modern_meta,
 };
 pub use error::{Rejection, ToolError};
 pub use prompt::{Prompt, PromptArgument, PromptBuilder, PromptHandler};

@@ -4,6 +4,7 @@
 mod call;
 mod lists;
 mod request;
+mod request_meta;
 mod session_methods;
 mod task_methods;
 
@@ -19,6 +20,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use request::{Incoming, Opening, ParsedRequest};
+pub use request_meta::RequestMeta;
 
 use crate::{
     ClientCaps, LogLevel, Outbound, Registry, RequestStateCodec, Session, SessionStore,

@@ -6,6 +6,8 @@ use keel_protocol::{DecodeError, Message, MessageKind, RequestId, RpcError, meta
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
+use super::request_meta::{Params, RequestMeta};
+
 /// What one JSON-RPC message (an HTTP body, a stdio line, a batch member) holds.
 #[derive(Debug)]
 pub enum Incoming<'a> {
@@ -31,10 +33,15 @@ impl<'a> Incoming<'a> {
         if let Ok(wire) = serde_json::from_slice::<WireRequest<'_>>(bytes)
             && wire.jsonrpc == "2.0"
         {
+            let params = wire.params.unwrap_or(Params {
+                map: Map::new(),
+                meta: None,
+            });
             return Self::Request(ParsedRequest {
                 id: wire.id,
                 method: wire.method,
-                params: wire.params.unwrap_or_default(),
+                params: params.map,
+                meta: params.meta,
             });
         }
         let message = match Message::decode(bytes) {
@@ -72,17 +79,8 @@ struct WireRequest<'a> {
     #[serde(default, deserialize_with = "present")]
     id: Option<RequestId>,
     method: String,
-    #[serde(default, deserialize_with = "object")]
-    params: Option<Map<String, Value>>,
-}
-
-/// An object, or `null` for none (as the careful path reads it); anything else fails.
-fn object<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Map<String, Value>>, D::Error> {
-    match Value::deserialize(d)? {
-        Value::Object(m) => Ok(Some(m)),
-        Value::Null => Ok(None),
-        _ => Err(serde::de::Error::custom("params must be an object")),
-    }
+    #[serde(default)]
+    params: Option<Params>,
 }
 
 fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
@@ -90,14 +88,16 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 }
 
 /// A decoded request or notification with its params parsed once.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ParsedRequest {
     /// The id; `None` for a notification.
     pub id: Option<RequestId>,
     /// The method.
     pub method: String,
-    /// The params object (empty when absent).
+    /// The params object (empty when absent), without an object `_meta`: see
+    /// [`ParsedRequest::meta`].
     pub params: Map<String, Value>,
+    meta: Option<RequestMeta>,
 }
 
 /// How a request opens, which selects its era.
@@ -118,9 +118,9 @@ impl ParsedRequest {
             return Err(RpcError::invalid_request("a response is not a request"));
         }
         let params = match message.params {
-            None => Map::new(),
+            None => Params::split(Map::new()),
             Some(raw) => match serde_json::from_str::<Value>(raw.get()) {
-                Ok(Value::Object(m)) => m,
+                Ok(Value::Object(m)) => Params::split(m),
                 Ok(_) => return Err(RpcError::invalid_params("params must be an object")),
                 Err(e) => return Err(RpcError::parse_error(e)),
             },
@@ -128,13 +128,14 @@ impl ParsedRequest {
         Ok(Self {
             id: message.id.clone(),
             method: message.method.to_string(),
-            params,
+            params: params.map,
+            meta: params.meta,
         })
     }
 
     /// The request's `_meta` object, if any.
-    pub fn meta(&self) -> Option<&Map<String, Value>> {
-        self.params.get("_meta").and_then(Value::as_object)
+    pub fn meta(&self) -> Option<&RequestMeta> {
+        self.meta.as_ref()
     }
 
     /// How the request opens.
@@ -193,15 +194,14 @@ mod tests {
             r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
             r#"{"jsonrpc":"2.0","id":2,"method":"ping","params":null}"#,
             r#"{"method":"ping","params":{},"id":7,"jsonrpc":"2.0","extra":true}"#,
+            r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"e","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"progressToken":1}}}"#,
+            r#"{"jsonrpc":"2.0","id":4,"method":"ping","params":{"_meta":"not an object"}}"#,
         ] {
             let Incoming::Request(fast) = Incoming::decode(text.as_bytes()) else {
                 panic!("{text} is a request");
             };
             let slow = careful(text.as_bytes()).unwrap();
-            assert_eq!(
-                (fast.id, fast.method, fast.params),
-                (slow.id, slow.method, slow.params)
-            );
+            assert_eq!(fast, slow);
         }
     }
 
