@@ -33,10 +33,7 @@ impl<'a> Incoming<'a> {
         if let Ok(wire) = serde_json::from_slice::<WireRequest<'_>>(bytes)
             && wire.jsonrpc == "2.0"
         {
-            let params = wire.params.unwrap_or(Params {
-                map: Map::new(),
-                meta: None,
-            });
+            let params = wire.params.unwrap_or_default();
             return Self::Request(ParsedRequest {
                 id: wire.id,
                 method: wire.method,
@@ -118,7 +115,7 @@ impl ParsedRequest {
             return Err(RpcError::invalid_request("a response is not a request"));
         }
         let params = match message.params {
-            None => Params::split(Map::new()),
+            None => Params::default(),
             Some(raw) => match serde_json::from_str::<Value>(raw.get()) {
                 Ok(Value::Object(m)) => Params::split(m),
                 Ok(_) => return Err(RpcError::invalid_params("params must be an object")),

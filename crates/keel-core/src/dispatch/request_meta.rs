@@ -54,6 +54,7 @@ impl RequestMeta {
 }
 
 /// Params as the dispatcher keeps them: every member but an object `_meta` in `map`.
+#[derive(Default)]
 pub(crate) struct Params {
     pub(crate) map: Map<String, Value>,
     pub(crate) meta: Option<RequestMeta>,
@@ -84,10 +85,7 @@ impl<'de> Deserialize<'de> for Params {
                 f.write_str("an object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Params, A::Error> {
-                let mut params = Params {
-                    map: Map::new(),
-                    meta: None,
-                };
+                let mut params = Params::default();
                 while let Some(Key(key)) = access.next_key()? {
                     if key == "_meta" {
                         match access.next_value::<MetaOrValue>()? {
