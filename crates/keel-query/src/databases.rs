@@ -196,7 +196,10 @@ impl Database {
             truncated,
         } = match &self.inner.backend {
             Backend::Sqlite(b) => b.query(checked.sql, params, max_rows).await?,
-            Backend::Postgres(b) => b.query(checked.sql, params, max_rows).await?,
+            Backend::Postgres(b) => {
+                let reset = checked.may_change_session;
+                b.query(checked.sql, params, max_rows, reset).await?
+            }
         };
         Ok(QueryOutput {
             columns,
@@ -233,6 +236,14 @@ impl Database {
         match &self.inner.backend {
             Backend::Sqlite(b) => Some(b),
             Backend::Postgres(_) => None,
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn postgres_backend(&self) -> Option<&PgBackend> {
+        match &self.inner.backend {
+            Backend::Postgres(b) => Some(b),
+            Backend::Sqlite(_) => None,
         }
     }
 }

@@ -249,6 +249,8 @@ enum Class {
 fn classify(engine: Engine, code: Option<&str>) -> Class {
     const SQLITE_READONLY: i64 = 8;
     const SQLITE_INTERRUPT: i64 = 9;
+    // SQLITE_CONSTRAINT_COMMITHOOK: the read-only commit hook turned a commit into a rollback.
+    const SQLITE_CONSTRAINT_COMMITHOOK: i64 = 531;
     let Some(code) = code else {
         return Class::Other;
     };
@@ -260,10 +262,14 @@ fn classify(engine: Engine, code: Option<&str>) -> Class {
             _ => Class::Other,
         },
         // SQLite reports extended result codes; the primary code is the low byte.
-        Engine::Sqlite => match code.parse::<i64>().map(|c| c & 0xff) {
-            Ok(SQLITE_READONLY) => Class::ReadOnly,
-            Ok(SQLITE_INTERRUPT) => Class::Cancelled,
-            _ => Class::Other,
+        Engine::Sqlite => match code.parse::<i64>() {
+            Ok(SQLITE_CONSTRAINT_COMMITHOOK) => Class::ReadOnly,
+            Ok(code) => match code & 0xff {
+                SQLITE_READONLY => Class::ReadOnly,
+                SQLITE_INTERRUPT => Class::Cancelled,
+                _ => Class::Other,
+            },
+            Err(_) => Class::Other,
         },
     }
 }

@@ -16,6 +16,7 @@ const MAX_CACHED_SQL_BYTES: usize = 4 * 1024;
 struct Verdict {
     statement_len: usize,
     placeholders: usize,
+    may_change_session: bool,
 }
 
 /// Accepted statements and their verdicts, for one engine.
@@ -49,6 +50,7 @@ impl VerdictCache {
             return Ok(Checked {
                 sql: &sql[..verdict.statement_len],
                 placeholders: verdict.placeholders,
+                may_change_session: verdict.may_change_session,
             });
         }
         let checked = check(sql, self.engine)?;
@@ -62,6 +64,7 @@ impl VerdictCache {
                 Verdict {
                     statement_len: checked.sql.len(),
                     placeholders: checked.placeholders,
+                    may_change_session: checked.may_change_session,
                 },
             );
         }

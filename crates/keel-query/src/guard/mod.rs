@@ -10,6 +10,7 @@ mod cache;
 mod lexer;
 mod placeholders;
 mod rejection;
+mod session;
 mod statement;
 
 pub(crate) use cache::VerdictCache;
@@ -28,6 +29,9 @@ pub(crate) struct Checked<'a> {
     pub(crate) sql: &'a str,
     /// Values the statement expects: the count of `?`, or the highest `?N`/`$N`.
     pub(crate) placeholders: usize,
+    /// Whether it calls anything that might change its session (see [`session`]): the
+    /// connection is then reset before it is reused.
+    pub(crate) may_change_session: bool,
 }
 
 /// Checks that `sql` is one read-only statement for `engine`.
@@ -46,11 +50,16 @@ pub(crate) fn check(sql: &str, engine: Engine) -> Result<Checked<'_>, Rejection>
     }
     statement::check_read_only(body, engine)?;
     let placeholders = placeholders::count(body, engine)?;
+    let may_change_session = session::may_change_session(body, engine);
     let sql = match tokens.get(end) {
         Some(semicolon) => &sql[..semicolon.start],
         None => sql,
     };
-    Ok(Checked { sql, placeholders })
+    Ok(Checked {
+        sql,
+        placeholders,
+        may_change_session,
+    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,8 @@
 //! Which statements count as reads.
 
+use std::borrow::Cow;
+
+use super::lexer::unicode::decode_identifier;
 use super::lexer::{Tok, Token};
 use super::rejection::{AllowedExtra, Rejection};
 use crate::config::Engine;
@@ -49,6 +52,22 @@ const FORBIDDEN_FUNCTIONS: &[(&str, &str)] = &[
     (
         "dblink_send_query",
         "a read-only transaction does not extend to other servers",
+    ),
+    (
+        "query_to_xml",
+        "it runs SQL text that the read-only check cannot see",
+    ),
+    (
+        "query_to_xmlschema",
+        "it runs SQL text that the read-only check cannot see",
+    ),
+    (
+        "query_to_xml_and_xmlschema",
+        "it runs SQL text that the read-only check cannot see",
+    ),
+    (
+        "ts_stat",
+        "it runs SQL text that the read-only check cannot see",
     ),
     ("pg_terminate_backend", "it acts on other sessions"),
     ("pg_cancel_backend", "it acts on other sessions"),
@@ -133,6 +152,10 @@ fn leading_keyword<'t, 'a>(
     match tokens.get(start).map(|t| t.tok) {
         Some(Tok::Word(word)) => Ok((word.to_ascii_uppercase(), &tokens[start + 1..])),
         Some(Tok::Quoted(name)) => Err(not_read_only(format!("\"{name}\""), engine)),
+        Some(Tok::UnicodeQuoted(raw, escape)) => {
+            let name = decode_identifier(raw, escape).unwrap_or(Cow::Borrowed(raw));
+            Err(not_read_only(format!("\"{name}\""), engine))
+        }
         _ => Err(not_read_only("(no keyword)".to_owned(), engine)),
     }
 }
@@ -207,10 +230,16 @@ fn check_pragma(tokens: &[Token<'_>]) -> Result<(), Rejection> {
 fn check_body(tokens: &[Token<'_>], engine: Engine) -> Result<(), Rejection> {
     for (i, token) in tokens.iter().enumerate() {
         let (name, quoted) = match token.tok {
-            Tok::Word(w) => (w, false),
-            Tok::Quoted(q) => (q, true),
+            Tok::Word(w) => (Cow::Borrowed(w), false),
+            Tok::Quoted(q) => (Cow::Borrowed(q), true),
+            // Undecodable escapes are refused by the server itself.
+            Tok::UnicodeQuoted(raw, escape) => match decode_identifier(raw, escape) {
+                Some(name) => (name, true),
+                None => continue,
+            },
             _ => continue,
         };
+        let name = &*name;
         let called = tokens.get(i + 1).is_some_and(|t| t.tok == Tok::Open);
         if called
             && let Some((function, reason)) = FORBIDDEN_FUNCTIONS
@@ -369,9 +398,24 @@ mod tests {
             "SELECT pg_catalog.SET_CONFIG('statement_timeout', '0', false)",
             "SELECT \"set_config\"('a', 'b', false)",
             "SELECT pg_advisory_lock(1)",
+            "SELECT * FROM set_config('statement_timeout', '0', false)",
+            "SELECT \"pg_catalog\".\"set_config\" /* gap */ ('a', 'b', false)",
+            r#"SELECT U&"\0073et_config"('default_transaction_read_only', 'off', false)"#,
+            r#"SELECT u&"\+000073et_\0063onfig"('a', 'b', false)"#,
+            r#"SELECT pg_catalog.U&"!0073et_config" UESCAPE '!' ('a', 'b', false)"#,
+            "SELECT query_to_xml('SELECT set_config(''a'', ''b'', false)', true, false, '')",
         ] {
-            assert!(matches!(no(sql, PG), Rejection::Function { .. }), "{sql}");
+            let rejection = no(sql, PG);
+            assert!(matches!(rejection, Rejection::Function { .. }), "{sql}");
         }
+        // The refusal names the function the server would have called.
+        let escaped = r#"SELECT U&"\0073et_config"('statement_timeout', '0', false)"#;
+        assert!(
+            matches!(no(escaped, PG), Rejection::Function { name, .. } if name == "set_config")
+        );
+        assert!(no(escaped, PG).to_string().contains("set_config"));
+        // Escapes in a string literal are data.
+        ok(r"SELECT U&'\0073et_config(' AS s", PG);
         // A column that happens to share the name is fine.
         ok("SELECT set_config FROM settings", PG);
     }

@@ -3,10 +3,21 @@
 //! Each connection is opened with `default_transaction_read_only=on`, the configured
 //! `statement_timeout` and `standard_conforming_strings=on` as startup options, so they
 //! cost no round trip and every statement runs in a read-only transaction that the
-//! server refuses to write in (SQLSTATE 25006). Wrapping each call in `BEGIN READ ONLY`
-//! … `ROLLBACK` instead would triple the round trips of a point query; what that would
-//! add, rolling back session changes, is covered by the guard refusing `SET` and
-//! `set_config()`. For hostile SQL, connect as a role that only has SELECT grants.
+//! server refuses to write in (SQLSTATE 25006).
+//!
+//! A read-only transaction can still change its session: `set_config(…, false)` (under
+//! any spelling, or inside a function) switches read-only mode or the timeout off for
+//! every later statement on that connection. So after a statement that may have done
+//! so, the connection is reset ([`RESET_SESSION`]) before it goes back to the pool:
+//! startup options are the values `RESET ALL` returns to, and the rest of `DISCARD ALL`
+//! but the prepared statements (sqlx's statement cache) goes with it. A connection whose
+//! reset fails, or whose call is dropped before the reset ends, is closed instead.
+//! "May have" is decided by the guard ([`crate::guard`]'s `session` module): any call
+//! of a function it does not know to be a pure built-in. A reset costs a round trip and
+//! halves the throughput of a point query (BENCHMARKS.md), so statements that call
+//! nothing skip it; a view or operator that calls a session-changing function is the
+//! schema owner's code and is not seen. For hostile SQL, connect as a role that only has
+//! SELECT grants.
 //!
 //! The server cancels statements at the timeout (SQLSTATE 57014, mapped to
 //! [`QueryError::Timeout`]); if no answer arrives within [`TIMEOUT_GRACE`] after that,
@@ -16,6 +27,8 @@ mod binary;
 mod decode;
 mod params;
 mod schema;
+#[cfg(test)]
+mod tests;
 
 use std::str::FromStr;
 
@@ -33,6 +46,12 @@ use crate::error::{ConfigProblem, QueryError};
 use crate::output::{Column, Fetched};
 use crate::params::Param;
 use crate::schema::TableInfo;
+
+/// Returns a session to the state it was opened in: `DISCARD ALL` without
+/// `DEALLOCATE ALL` / `DISCARD PLANS` / `DISCARD SEQUENCES` (prepared statements are
+/// sqlx's cache; sequences cannot advance in a read-only transaction).
+pub(crate) const RESET_SESSION: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; \
+     UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP";
 
 pub(crate) struct PgBackend {
     name: String,
@@ -99,24 +118,31 @@ impl PgBackend {
         sql: &str,
         params: Vec<Param>,
         max_rows: usize,
+        reset: bool,
     ) -> Result<Fetched, QueryError> {
         let timeout = self.limits.statement_timeout;
-        let mut conn = self.acquire().await?;
+        let mut conn = Returned {
+            conn: self.acquire().await?,
+            clean: !reset,
+        };
         let result = tokio::time::timeout(
             timeout + TIMEOUT_GRACE,
-            fetch(&mut conn, sql, params, max_rows),
+            fetch(&mut conn.conn, sql, params, max_rows),
         )
         .await;
+        if result.is_ok() && reset {
+            conn.reset().await;
+        }
         match result {
             Ok(Ok(fetched)) => Ok(fetched),
             Ok(Err(error)) => {
                 if is_connection_failure(&error) {
-                    conn.close_on_drop();
+                    conn.conn.close_on_drop();
                 }
                 Err(QueryError::from_statement(error, Engine::Postgres, timeout))
             }
             Err(_elapsed) => {
-                conn.close_on_drop();
+                conn.conn.close_on_drop();
                 Err(QueryError::Timeout { timeout })
             }
         }
@@ -135,6 +161,39 @@ impl PgBackend {
 
     pub(crate) async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// Runs `sql` without the guard (but with the reset), to show what the engine holds.
+    #[cfg(test)]
+    pub(crate) async fn query_unguarded(&self, sql: &str) -> Result<Fetched, QueryError> {
+        self.query(sql, Vec::new(), 10, true).await
+    }
+}
+
+/// A pooled connection on its way back to the pool: closed instead of returned unless it
+/// is known clean (nothing ran that may have changed its session, or the reset ran).
+struct Returned {
+    conn: PoolConnection<Postgres>,
+    clean: bool,
+}
+
+impl Returned {
+    /// Runs [`RESET_SESSION`]; on failure the connection stays unclean and is closed.
+    async fn reset(&mut self) {
+        // A failed reset needs no report of its own: the connection is closed and the next
+        // call opens a fresh one.
+        self.clean = sqlx::raw_sql(RESET_SESSION)
+            .execute(&mut *self.conn)
+            .await
+            .is_ok();
+    }
+}
+
+impl Drop for Returned {
+    fn drop(&mut self) {
+        if !self.clean {
+            self.conn.close_on_drop();
+        }
     }
 }
 

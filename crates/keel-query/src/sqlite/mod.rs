@@ -1,7 +1,10 @@
 //! The SQLite backend: a read-only file behind [`pool::Pool`].
 //!
-//! Writes are refused three times over: the guard, `SQLITE_OPEN_READONLY`, and
-//! `PRAGMA query_only = ON` on every connection. Statement timeouts interrupt the running
+//! Writes are refused four times over: the guard, `SQLITE_OPEN_READONLY`,
+//! `PRAGMA query_only = ON` on every connection, and a commit hook that turns every
+//! commit of a write transaction into a rollback (so even with `query_only` switched off,
+//! nothing written to the temp schema or an attached database persists on a pooled
+//! connection). Statement timeouts interrupt the running
 //! statement through the connection's progress handler (see [`pool`]); should SQLite not
 //! report the interrupt within [`TIMEOUT_GRACE`], the call returns
 //! [`QueryError::Timeout`] anyway and closes that connection rather than reusing it.

@@ -124,13 +124,16 @@ impl Inner {
         let deadline = Arc::new(AtomicU64::new(DISARMED));
         let cell = Arc::clone(&deadline);
         let epoch = self.epoch;
-        conn.lock_handle()
-            .await
-            .map_err(connect_error)?
-            .set_progress_handler(PROGRESS_OPS, move || {
-                let deadline = cell.load(Ordering::Relaxed);
-                deadline == DISARMED || nanos_since(epoch) < deadline
-            });
+        let mut handle = conn.lock_handle().await.map_err(connect_error)?;
+        handle.set_progress_handler(PROGRESS_OPS, move || {
+            let deadline = cell.load(Ordering::Relaxed);
+            deadline == DISARMED || nanos_since(epoch) < deadline
+        });
+        // No transaction on these connections may commit a write, whatever opened it: the
+        // file is read-only, but the temp schema and attached in-memory databases are not.
+        // SQLite calls this only for write transactions, so reads pay nothing.
+        handle.set_commit_hook(|| false);
+        drop(handle);
         Ok(Slot { conn, deadline })
     }
 }

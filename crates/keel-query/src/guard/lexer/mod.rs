@@ -6,6 +6,8 @@
 //! the engines do, while the guard needs only token boundaries, and a full parse on every
 //! call would cost more than the point query it guards.
 
+pub(super) mod unicode;
+
 use super::rejection::{Rejection, Unterminated};
 use crate::config::Engine;
 
@@ -16,6 +18,10 @@ pub(super) enum Tok<'a> {
     Word(&'a str),
     /// A quoted identifier's contents (`"x"`, and for SQLite also `[x]` and `` `x` ``).
     Quoted(&'a str),
+    /// A PostgreSQL Unicode-escaped identifier (`U&"d\0061ta"`): its contents as written and
+    /// its escape character (`\` unless a `UESCAPE` clause names another). See
+    /// [`unicode::decode_identifier`].
+    UnicodeQuoted(&'a str, char),
     /// A string, blob or dollar-quoted literal.
     Literal,
     /// A numeric literal.
@@ -72,6 +78,7 @@ pub(super) fn tokenize(sql: &str, engine: Engine) -> Result<Vec<Token<'_>>, Reje
     Ok(tokens)
 }
 
+#[derive(Clone, Copy)]
 struct Lexer<'a> {
     sql: &'a str,
     bytes: &'a [u8],
@@ -279,6 +286,30 @@ impl<'a> Lexer<'a> {
         }
     }
 
+    /// Consumes a `UESCAPE 'c'` clause after a `U&` token and returns its escape character,
+    /// or `\\` when there is none. A malformed clause is left for the server to refuse.
+    fn uescape(&mut self) -> char {
+        let mut ahead = *self;
+        let is_uescape = matches!(
+            ahead.next_token(),
+            Ok(Some(Token { tok: Tok::Word(w), .. })) if w.eq_ignore_ascii_case("UESCAPE")
+        );
+        if is_uescape
+            && let Ok(Some(Token {
+                tok: Tok::Literal,
+                start,
+            })) = ahead.next_token()
+            && let Some(escape) = self.sql[start..ahead.pos]
+                .strip_prefix('\'')
+                .and_then(|s| s.strip_suffix('\''))
+                .and_then(single_char)
+        {
+            self.pos = ahead.pos;
+            return escape;
+        }
+        '\\'
+    }
+
     fn number(&mut self) -> Tok<'a> {
         while let Some(b) = self.peek(0) {
             if (b == b'e' || b == b'E') && matches!(self.peek(1), Some(b'+' | b'-')) {
@@ -296,6 +327,25 @@ impl<'a> Lexer<'a> {
         let start = self.pos;
         self.take_while(is_word_char);
         let word = &self.sql[start..self.pos];
+        if self.pg && word.eq_ignore_ascii_case("u") && self.peek(0) == Some(b'&') {
+            match self.peek(1) {
+                Some(b'"') => {
+                    self.pos += 2;
+                    let contents = self.pos;
+                    self.skip_quoted(b'"', false, Unterminated::QuotedIdentifier)?;
+                    let raw = &self.sql[contents..self.pos - 1];
+                    let escape = self.uescape();
+                    return Ok(Tok::UnicodeQuoted(raw, escape));
+                }
+                Some(b'\'') => {
+                    self.pos += 2;
+                    self.skip_quoted(b'\'', false, Unterminated::String)?;
+                    self.uescape();
+                    return Ok(Tok::Literal);
+                }
+                _ => {}
+            }
+        }
         if self.peek(0) == Some(b'\'') {
             // Prefixed literals: E'…' (backslash escapes), X'…', B'…', N'…'.
             let escapes = self.pg && word.eq_ignore_ascii_case("e");
@@ -307,6 +357,12 @@ impl<'a> Lexer<'a> {
         }
         Ok(Tok::Word(word))
     }
+}
+
+fn single_char(s: &str) -> Option<char> {
+    let mut chars = s.chars();
+    let c = chars.next()?;
+    chars.next().is_none().then_some(c)
 }
 
 #[cfg(test)]

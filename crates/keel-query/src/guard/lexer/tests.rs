@@ -116,3 +116,44 @@ fn numbers_and_non_ascii() {
     assert_eq!(toks.iter().filter(|t| **t == Tok::Number).count(), 3);
     assert!(toks.contains(&Tok::Word("café")));
 }
+
+#[test]
+fn unicode_escaped_identifiers_and_strings() {
+    let toks = kinds(
+        r#"SELECT U&"\0073et_config"(1), u&'\0027;' FROM t"#,
+        Engine::Postgres,
+    );
+    assert_eq!(toks[1], Tok::UnicodeQuoted(r"\0073et_config", '\\'));
+    assert_eq!(toks[2], Tok::Open);
+    assert_eq!(toks[6], Tok::Literal);
+    assert!(!toks.contains(&Tok::Semicolon), "{toks:?}");
+    // A UESCAPE clause is part of the token; comments may sit in between.
+    let toks = kinds(
+        r#"SELECT U&"!0061" /* c */ UESCAPE '!' , U&'x' uescape '#' FROM t"#,
+        Engine::Postgres,
+    );
+    assert_eq!(
+        toks,
+        [
+            Tok::Word("SELECT"),
+            Tok::UnicodeQuoted("!0061", '!'),
+            Tok::Other,
+            Tok::Literal,
+            Tok::Word("FROM"),
+            Tok::Word("t")
+        ]
+    );
+    // Without UESCAPE the escape stays `\`, and what follows is left alone.
+    let toks = kinds(r#"SELECT U&"a" AS uescape"#, Engine::Postgres);
+    assert_eq!(toks[1], Tok::UnicodeQuoted("a", '\\'));
+    assert_eq!(toks[3], Tok::Word("uescape"));
+    // SQLite has no U& syntax.
+    assert_eq!(
+        kinds(r#"SELECT U&"x""#, Engine::Sqlite)[1..],
+        [Tok::Word("U"), Tok::Other, Tok::Quoted("x")]
+    );
+    assert!(matches!(
+        tokenize(r#"SELECT U&"abc"#, Engine::Postgres),
+        Err(Rejection::Unterminated(Unterminated::QuotedIdentifier))
+    ));
+}
