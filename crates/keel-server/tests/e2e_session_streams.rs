@@ -50,6 +50,10 @@ fn registry() -> Registry {
                 Ok(CallToolResult::text("answered after drop"))
             }),
         )
+        .tool(no_args("change_tools").handler(|_, ctx: Context| async move {
+            ctx.notify_changed(ListChange::Tools);
+            Ok(CallToolResult::text("changed"))
+        }))
         .tool(
             ToolBuilder::new(
                 "touch",
@@ -424,6 +428,84 @@ async fn resource_updates_reach_the_sessions_that_subscribed() {
     assert!(
         next_data(&mut sub_stream, 300).await.is_none(),
         "no update after unsubscribe"
+    );
+}
+
+/// Tasks alive on this test's runtime (the server runs on it too).
+fn alive_tasks() -> usize {
+    tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks()
+}
+
+#[tokio::test]
+async fn reconnected_streams_get_each_change_once_and_leave_no_task_behind() {
+    let served = serve().await;
+    let session = served.session(LATEST_LEGACY).await;
+    let open = || {
+        served
+            .client
+            .get(&served.url)
+            .header("accept", "text/event-stream")
+            .header(SESSION, session.clone())
+            .header("mcp-protocol-version", LATEST_LEGACY)
+            .send()
+    };
+    let settle = || tokio::time::sleep(Duration::from_millis(100));
+    let change = || async {
+        let call = request(
+            7,
+            "tools/call",
+            json!({ "name": "change_tools", "arguments": {} }),
+        );
+        let r = served
+            .post(Some(&session), LATEST_LEGACY, &call)
+            .send()
+            .await
+            .expect("change");
+        assert_eq!(r.status(), StatusCode::OK);
+    };
+    let exactly_one_copy = |mut stream: reqwest::Response| async move {
+        let note = next_data(&mut stream, 2000).await.expect("a list change");
+        assert_eq!(note["method"], "notifications/tools/list_changed", "{note}");
+        let extra = next_data(&mut stream, 500).await;
+        assert!(extra.is_none(), "one copy per change: {extra:?}");
+        stream
+    };
+
+    let first = open().await.expect("GET");
+    assert_eq!(first.status(), StatusCode::OK);
+    settle().await;
+    change().await;
+    let first = exactly_one_copy(first).await;
+    settle().await;
+    let with_one_stream = alive_tasks();
+
+    drop(first);
+    for _ in 0..3 {
+        settle().await;
+        let stream = open().await.expect("GET");
+        assert_eq!(stream.status(), StatusCode::OK);
+        settle().await;
+        drop(stream);
+    }
+    settle().await;
+    let stream = open().await.expect("GET");
+    assert_eq!(stream.status(), StatusCode::OK);
+    settle().await;
+    change().await;
+    let _stream = exactly_one_copy(stream).await;
+
+    // The dropped streams' forwarders and connections are gone: as many tasks as with the
+    // first stream alone.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while alive_tasks() > with_one_stream && tokio::time::Instant::now() < deadline {
+        settle().await;
+    }
+    assert!(
+        alive_tasks() <= with_one_stream,
+        "{} tasks alive, {with_one_stream} with one stream",
+        alive_tasks()
     );
 }
 

@@ -418,32 +418,42 @@ async fn get(app: &AppState, headers: &HeaderMap) -> Response {
         }
     }
     let (tx, rx) = mpsc::unbounded_channel();
-    if !session.attach_stream(tx) {
+    if !session.attach_stream(tx.clone()) {
         return response::rpc_error(
             StatusCode::CONFLICT,
             None,
             &RpcError::invalid_request("this session already has an open stream"),
         );
     }
-    tokio::spawn(forward_changes(app.dispatcher.subscribe_changes(), session));
+    tokio::spawn(forward_changes(
+        app.dispatcher.subscribe_changes(),
+        session,
+        tx,
+    ));
     response::session_stream(rx, app.settings.keep_alive)
 }
 
-/// Pushes list changes and subscribed resource updates to a legacy session's standalone
-/// stream until the stream closes.
+/// Pushes list changes and subscribed resource updates to one standalone stream of a
+/// legacy session, and ends with that stream: it sends to the stream it was started for,
+/// never to a later one the session reconnected with, and stops as soon as that stream's
+/// receiver is gone.
 async fn forward_changes(
     mut changes: tokio::sync::broadcast::Receiver<ListChange>,
     session: Arc<Session>,
+    stream: mpsc::UnboundedSender<Outbound>,
 ) {
     use tokio::sync::broadcast::error::RecvError;
     loop {
-        let change = match changes.recv().await {
-            Ok(c) => c,
-            Err(RecvError::Lagged(_)) => continue,
-            Err(RecvError::Closed) => return,
+        let change = tokio::select! {
+            () = stream.closed() => return,
+            change = changes.recv() => match change {
+                Ok(c) => c,
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return,
+            },
         };
         if let Some(bytes) = session.notification_for(&change)
-            && !session.send_on_stream(Outbound::Notification(bytes))
+            && stream.send(Outbound::Notification(bytes)).is_err()
         {
             return;
         }
