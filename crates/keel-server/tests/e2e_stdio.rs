@@ -218,6 +218,68 @@ async fn malformed_line_is_a_parse_error_and_reading_continues() {
     );
 }
 
+/// The transport's longest accepted line.
+#[cfg(target_os = "linux")]
+const MAX_LINE: u64 = 16 * 1024 * 1024;
+
+/// Peak resident memory (`VmHWM`) of a process, in bytes.
+#[cfg(target_os = "linux")]
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no VmHWM in {status}"));
+    kib * 1024
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn endless_line_is_refused_in_bounded_memory_and_the_next_message_served() {
+    let mut keel = KeelStdio::start();
+    let pid = keel.child.id().expect("keel pid");
+    // The baseline is taken once the process has served a request.
+    keel.call(&modern_echo(1, "before")).await;
+    let baseline = peak_rss(pid);
+
+    // 200 MiB without a newline, written a chunk at a time while the server reads.
+    let chunk = vec![b'x'; 1024 * 1024];
+    let stdin = keel.stdin.as_mut().expect("stdin open");
+    within("writing an oversized line", async {
+        for _ in 0..200 {
+            stdin.write_all(&chunk).await.expect("write stdin");
+        }
+        stdin.write_all(b"\n").await.expect("write stdin");
+        stdin.flush().await.expect("flush stdin");
+    })
+    .await;
+    let refused = keel.recv().await;
+    let error = expect_error(&refused, -32600, &Value::Null);
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&MAX_LINE.to_string())),
+        "the message names the limit: {refused}"
+    );
+    let reply = keel.call(&modern_echo(2, "after")).await;
+    assert_eq!(echoed_text(expect_result(&reply, &json!(2))), "after");
+
+    let peak = peak_rss(pid);
+    let mib = |b: u64| b / (1024 * 1024);
+    assert!(
+        peak < baseline + 4 * MAX_LINE,
+        "peak RSS {} MiB after a baseline of {} MiB: the line was buffered",
+        mib(peak),
+        mib(baseline)
+    );
+    // Nothing more was answered.
+    let (status, lines) = keel.close().await;
+    assert!(status.success(), "exit status {status}");
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+}
+
 #[tokio::test]
 async fn stdout_carries_only_jsonrpc_messages() {
     // Verbose logging, so anything that leaked onto stdout would show.

@@ -1,17 +1,22 @@
 //! Newline-delimited JSON-RPC over stdin/stdout. Nothing but MCP messages goes to stdout.
 
+mod line;
+
 use std::sync::Arc;
 
 use keel_core::{ClientCaps, Dispatcher, Incoming, Outbound, ParsedRequest, RequestEnv, Session};
 use keel_protocol::{Era, ProtocolVersion, RpcError, encode_error, meta, methods};
 use serde_json::Value;
 use tokio::{
-    io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader},
+    io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader},
     sync::mpsc,
 };
 use tokio_util::sync::CancellationToken;
 
-/// Longest accepted line; longer ones are answered with an error and skipped.
+use self::line::{Line, LineReader};
+
+/// Longest accepted line, without its newline; longer ones are answered with an error and
+/// skipped without being held in memory.
 const MAX_LINE: usize = 16 * 1024 * 1024;
 
 /// Serves one client over a reader and writer (stdin/stdout in `keel serve --stdio`) until
@@ -36,29 +41,28 @@ where
             }
         }
     });
-    let mut reader = BufReader::new(input);
-    let mut line = Vec::new();
+    let mut reader = LineReader::new(BufReader::new(input), MAX_LINE);
     let mut session: Option<Arc<Session>> = None;
     let requests = CancellationToken::new();
     let mut forwarding = requests.child_token();
     loop {
-        line.clear();
         let read = tokio::select! {
-            r = read_line(&mut reader, &mut line) => r?,
+            r = reader.next() => r?,
             () = shutdown.cancelled() => break,
         };
-        if read == 0 {
-            break;
-        }
+        let line = match read {
+            None => break,
+            Some(Line::Message(line)) => line,
+            Some(Line::TooLong) => {
+                let e = RpcError::invalid_request(format!("message longer than {MAX_LINE} bytes"));
+                let _ = out_tx.send(encode_error(None, &e));
+                continue;
+            }
+        };
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        if read > MAX_LINE {
-            let e = RpcError::invalid_request(format!("message longer than {MAX_LINE} bytes"));
-            let _ = out_tx.send(encode_error(None, &e));
-            continue;
-        }
-        if let Some(items) = keel_protocol::batch_items(&line) {
+        if let Some(items) = keel_protocol::batch_items(line) {
             let version = session
                 .as_ref()
                 .map_or(ProtocolVersion::LATEST_LEGACY, |s| s.version());
@@ -74,7 +78,7 @@ where
             }
             continue;
         }
-        let req = match Incoming::decode(&line) {
+        let req = match Incoming::decode(line) {
             Incoming::Request(r) => r,
             Incoming::Response(message) => {
                 crate::batch::deliver(&dispatcher, session.as_deref(), &message);
@@ -195,13 +199,6 @@ async fn forward_changes(
             Err(RecvError::Closed) => return,
         }
     }
-}
-
-async fn read_line<R: AsyncBufReadExt + Unpin>(
-    reader: &mut R,
-    buf: &mut Vec<u8>,
-) -> std::io::Result<usize> {
-    reader.read_until(b'\n', buf).await
 }
 
 /// The revision a request is served under: its `_meta` version (modern), or the session's.
