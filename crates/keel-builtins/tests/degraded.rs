@@ -1,6 +1,6 @@
-//! Without the model files the server still starts: the embedding tools are listed, each
-//! call is a tool error naming the fetch command, readiness says degraded, and the other
-//! tools work.
+//! Without the model files (and with the background fetch off, as on an offline machine)
+//! the server still starts: the embedding tools are listed, each call is a tool error naming
+//! the fetch command, readiness says degraded, and the other tools work.
 
 mod support;
 
@@ -14,13 +14,14 @@ async fn missing_model_degrades_only_the_embedding_tools() {
     let mut config = BuiltinsConfig::default();
     config.query.enabled = false;
     config.embed.model_dir = Some(empty.path().join("all-minilm-l6-v2"));
+    config.embed.auto_fetch = false;
     let h = Harness::start(&config).await;
 
     let readiness = h.builtins.readiness();
     assert!(!readiness.ready);
     assert_eq!(readiness.degraded.len(), 1, "{readiness:?}");
     assert!(
-        readiness.degraded[0].contains("fetch-model.sh"),
+        readiness.degraded[0].contains("keel model fetch --dir"),
         "{readiness:?}"
     );
 
@@ -33,7 +34,7 @@ async fn missing_model_degrades_only_the_embedding_tools() {
         ),
     ] {
         let text = h.call_err(tool, args).await;
-        assert!(text.contains("fetch-model.sh"), "{tool}: {text}");
+        assert!(text.contains("keel model fetch"), "{tool}: {text}");
         assert!(text.contains("model.safetensors"), "{tool}: {text}");
     }
 
@@ -96,7 +97,7 @@ async fn without_the_onnx_files_auto_serves_on_candle_and_onnx_alone_degrades() 
     assert!(!readiness.ready);
     assert!(
         readiness.degraded[0].contains("model.onnx")
-            && readiness.degraded[0].contains("fetch-model.sh"),
+            && readiness.degraded[0].contains("keel model fetch"),
         "{readiness:?}"
     );
     let text = h.call_err("embed", json!({ "texts": ["hello"] })).await;

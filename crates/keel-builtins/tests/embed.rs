@@ -2,7 +2,7 @@
 //! all-MiniLM-L6-v2.
 //!
 //! The model comes from `KEEL_MODEL_DIR`, else keel-embed's cache directory; fetch it with
-//! `sh crates/keel-embed/fetch-model.sh`. Without it these tests fail and print that command.
+//! `keel model fetch`. Without it these tests fail and print that command.
 
 mod support;
 
@@ -18,6 +18,8 @@ async fn harness() -> Harness {
     let mut config = BuiltinsConfig::default();
     config.analyze.enabled = false;
     config.query.enabled = false;
+    // A missing model fails these tests with the fetch command rather than downloading it.
+    config.embed.auto_fetch = false;
     let h = Harness::start(&config).await;
     let readiness = h.builtins.readiness();
     assert!(

@@ -1,6 +1,6 @@
 //! Throughput and latency of all-MiniLM-L6-v2 in keel-embed, with and without batching.
 //!
-//! Run in release, after fetching the model (`sh crates/keel-embed/fetch-model.sh`):
+//! Run in release, after fetching the model (`keel model fetch`):
 //!
 //! ```text
 //! KEEL_EMBED_ENGINE=onnx|candle|auto cargo run --release -p keel-embed --example bench_batching -- \

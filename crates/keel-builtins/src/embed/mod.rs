@@ -1,11 +1,14 @@
 //! The `embed`, `similarity` and `classify` tools over all-MiniLM-L6-v2 and keel-embed's
 //! dynamic batcher.
 //!
-//! While the model files are missing the tools are still listed; each call returns an
-//! `isError` result with keel-embed's fetch instructions, and the model loads on the first
-//! call after the files appear.
+//! While the model files are missing the tools are still listed. With `auto_fetch` a
+//! background task downloads the model and loads it, and each call meanwhile returns an
+//! `isError` result saying the model is downloading; without it, each call returns
+//! keel-embed's fetch instructions, and the model loads on the first call after the files
+//! appear.
 
 mod engine;
+mod fetch;
 mod output;
 
 use std::sync::Arc;

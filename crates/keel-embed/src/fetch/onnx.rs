@@ -1,28 +1,33 @@
 //! The ONNX engine's files: `model.onnx`, written from the weights, and the ONNX Runtime
-//! shared library, taken from PyPI's `onnxruntime` wheel (the library inside does not
+//! shared library, taken from the pinned `onnxruntime` wheel (the library inside does not
 //! depend on Python).
 
 use std::fs::File;
 use std::path::Path;
 
-use super::{find_wheel, install, io, open_wheel, run_pip};
+use super::progress::FetchProgress;
+use super::wheels::ONNXRUNTIME_WHEEL;
+use super::{download, install, io, open_wheel};
 use crate::error::EmbedError;
 use crate::onnx::write_graph;
 use crate::store::{CONFIG, ModelFiles, ModelStore, ONNX_GRAPH, ONNX_RUNTIME, WEIGHTS, missing};
-
-/// The `onnxruntime` release whose library the fetch installs: the version the engine is
-/// measured and tested with (ort's `api-22` needs at least 1.22).
-pub const ONNXRUNTIME_REQUIREMENT: &str = "onnxruntime==1.32.0";
 
 /// Where the library sits in the wheel.
 const WHEEL_LIBRARY_DIR: &str = "onnxruntime/capi/";
 
 impl ModelStore {
     /// Adds the ONNX engine's files to an installed model: writes `model.onnx` and
-    /// fetches the ONNX Runtime library (about 28 MB from PyPI) into a staging directory
-    /// inside the model directory, then renames each into place. The candle engine's files
-    /// are left alone. Blocks for the whole download.
-    pub fn fetch_onnx(&self, mut progress: impl FnMut(&str)) -> Result<ModelFiles, EmbedError> {
+    /// fetches the ONNX Runtime library (the pinned wheel, about 28 MB) into a staging
+    /// directory inside the model directory, then renames each into place. The candle
+    /// engine's files are left alone. Blocks for the whole download.
+    pub fn fetch_onnx(&self, mut progress: impl FetchProgress) -> Result<ModelFiles, EmbedError> {
+        self.fetch_onnx_files(&mut progress)
+    }
+
+    pub(super) fn fetch_onnx_files(
+        &self,
+        progress: &mut dyn FetchProgress,
+    ) -> Result<ModelFiles, EmbedError> {
         self.locate()?;
         let stage = tempfile::Builder::new()
             .prefix(".onnx.")
@@ -30,13 +35,7 @@ impl ModelStore {
             .map_err(io("create staging directory in", self.dir()))?;
         let staged = stage.path().join("files");
         std::fs::create_dir_all(&staged).map_err(io("create directory", &staged))?;
-        add_engine_files_from(
-            self.dir(),
-            &staged,
-            stage.path(),
-            self.python(),
-            &mut progress,
-        )?;
+        add_engine_files(self.dir(), &staged, stage.path(), self, progress)?;
         let runtime_dir = |root: &Path| root.join(ONNX_RUNTIME).parent().map(Path::to_path_buf);
         if let (Some(from), Some(to)) = (runtime_dir(&staged), runtime_dir(self.dir())) {
             install(&from, &to, &stage.path().join("previous-runtime"))?;
@@ -46,43 +45,43 @@ impl ModelStore {
             &self.dir().join(ONNX_GRAPH),
             &stage.path().join("previous-graph"),
         )?;
-        progress(&format!("ONNX engine files in {}", self.dir().display()));
+        progress.step(&format!("ONNX engine files in {}", self.dir().display()));
         Ok(self.locate()?)
     }
 }
 
-/// Writes `model.onnx` and the ONNX Runtime library into `model_dir`, which already holds
-/// the model files; `scratch` takes the downloaded wheel.
+/// Writes `model.onnx` and the ONNX Runtime library into `out`, reading the weights from
+/// `model_dir`; `scratch` takes the downloaded wheel unless `store` has a wheel cache.
 pub(super) fn add_engine_files(
-    model_dir: &Path,
-    scratch: &Path,
-    python: &std::ffi::OsStr,
-    progress: &mut impl FnMut(&str),
-) -> Result<(), EmbedError> {
-    add_engine_files_from(model_dir, model_dir, scratch, python, progress)
-}
-
-/// As [`add_engine_files`], reading the weights from `model_dir` and writing into `out`.
-fn add_engine_files_from(
     model_dir: &Path,
     out: &Path,
     scratch: &Path,
-    python: &std::ffi::OsStr,
-    progress: &mut impl FnMut(&str),
+    store: &ModelStore,
+    progress: &mut dyn FetchProgress,
 ) -> Result<(), EmbedError> {
-    progress(&format!("writing {ONNX_GRAPH} from {WEIGHTS}"));
+    let wheel = ONNXRUNTIME_WHEEL.ok_or(EmbedError::NoRuntimeWheel {
+        os: std::env::consts::OS,
+        arch: std::env::consts::ARCH,
+    })?;
+    progress.step(&format!("writing {ONNX_GRAPH} from {WEIGHTS}"));
     let bytes = write_graph(
         &model_dir.join(CONFIG),
         &model_dir.join(WEIGHTS),
         &out.join(ONNX_GRAPH),
     )?;
-    progress(&format!("  {ONNX_GRAPH} ({bytes} bytes)"));
-
-    let wheel_dir = scratch.join("onnxruntime-wheel");
-    progress(&format!("downloading {ONNXRUNTIME_REQUIREMENT} from PyPI"));
-    run_pip(python, ONNXRUNTIME_REQUIREMENT, &wheel_dir, progress)?;
-    let wheel = find_wheel(&wheel_dir)?;
-    extract_library(&wheel, &out.join(ONNX_RUNTIME), progress)
+    progress.step(&format!("  {ONNX_GRAPH} ({bytes} bytes)"));
+    if progress.cancelled() {
+        return Err(EmbedError::Cancelled);
+    }
+    let wheel_path = download::obtain(
+        &wheel,
+        store.source(),
+        store.python(),
+        store.wheel_cache(),
+        scratch,
+        progress,
+    )?;
+    extract_library(&wheel_path, &out.join(ONNX_RUNTIME), progress)
 }
 
 /// Whether a wheel entry is the ONNX Runtime library itself (not the Python extension
@@ -98,7 +97,7 @@ fn is_runtime_library(entry: &str) -> bool {
 fn extract_library(
     wheel: &Path,
     target: &Path,
-    progress: &mut impl FnMut(&str),
+    progress: &mut dyn FetchProgress,
 ) -> Result<(), EmbedError> {
     let zip_err = |source| EmbedError::Wheel {
         path: wheel.to_path_buf(),
@@ -127,7 +126,7 @@ fn extract_library(
             entry,
         });
     }
-    progress(&format!("  {ONNX_RUNTIME} ({bytes} bytes, from {entry})"));
+    progress.step(&format!("  {ONNX_RUNTIME} ({bytes} bytes, from {entry})"));
     Ok(())
 }
 

@@ -60,10 +60,37 @@ impl Reply {
 
 impl Http {
     pub(crate) async fn start() -> Self {
+        Self::over(KeelHttp::start().await)
+    }
+
+    /// A client for a server already started.
+    pub(crate) fn over(server: KeelHttp) -> Self {
         Self {
-            server: KeelHttp::start().await,
+            server,
             client: reqwest::Client::new(),
         }
+    }
+
+    /// `GET /readyz`: `(status, degraded reasons)`.
+    pub(crate) async fn readiness(&self) -> (String, Vec<String>) {
+        let url = format!("http://127.0.0.1:{}/readyz", self.server.port);
+        let body: Value = within("GET /readyz", async {
+            self.client.get(&url).send().await?.json().await
+        })
+        .await
+        .expect("GET /readyz");
+        let degraded = body["degraded"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|d| d.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        (
+            body["status"].as_str().unwrap_or_default().to_owned(),
+            degraded,
+        )
     }
 
     /// Sends a request; `Content-Type` and `Accept` get MCP's values unless `headers` sets

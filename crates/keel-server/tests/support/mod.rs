@@ -27,8 +27,8 @@ pub(crate) const META_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabi
 pub(crate) const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
 
 /// Environment variables the binary reads; cleared so the caller's shell cannot change
-/// what a test exercises.
-const KEEL_ENV: [&str; 7] = [
+/// what a test exercises. `KEEL_MODEL_DIR` is kept: the tests use the model it names.
+const KEEL_ENV: [&str; 10] = [
     "KEEL_CONFIG",
     "KEEL_LISTEN",
     "KEEL_PATH",
@@ -36,6 +36,9 @@ const KEEL_ENV: [&str; 7] = [
     "KEEL_STATE_KEY",
     "KEEL_ALLOWED_HOSTS",
     "KEEL_LOG",
+    "KEEL_MODEL_AUTO_FETCH",
+    "KEEL_MODEL_MIRROR",
+    "KEEL_WHEEL_CACHE",
 ];
 
 /// Upper bound on any single wait, so a hung server fails the test instead of hanging it.
@@ -50,13 +53,16 @@ pub(crate) async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
     }
 }
 
-/// A `keel` command with a clean environment; `log` becomes `KEEL_LOG`.
+/// A `keel` command with a clean environment; `log` becomes `KEEL_LOG`. A missing model is
+/// not downloaded (no test reaches the internet); tests of the download remove
+/// `KEEL_MODEL_AUTO_FETCH` and serve the wheels themselves.
 pub(crate) fn keel_command(log: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_keel"));
     for var in KEEL_ENV {
         cmd.env_remove(var);
     }
     cmd.env("KEEL_LOG", log);
+    cmd.env("KEEL_MODEL_AUTO_FETCH", "0");
     // Each server gets its own working directory, so the demo database it creates there is
     // never shared with a server of another test.
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -175,11 +181,18 @@ pub(crate) struct KeelHttp {
 impl KeelHttp {
     /// Starts `keel serve` on a free loopback port and waits until it accepts connections.
     pub(crate) async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// [`Self::start`] with the command adjusted by `configure` (environment, mostly).
+    pub(crate) async fn start_with(configure: impl Fn(&mut Command)) -> Self {
         // Another process may take the port between probing and binding; then the server
         // exits and we try a fresh port.
         for _ in 0..5 {
             let port = free_port();
-            let child = keel_command("error")
+            let mut command = keel_command("error");
+            configure(&mut command);
+            let child = command
                 .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
