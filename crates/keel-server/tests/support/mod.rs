@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod http;
+pub(crate) mod raw;
 
 use std::{
     future::Future,
@@ -184,6 +185,17 @@ impl KeelHttp {
         Self::start_with(|_| {}).await
     }
 
+    /// [`Self::start`] with `config` (TOML) as its configuration file.
+    pub(crate) async fn start_with_config(config: &str) -> Self {
+        Self::start_with(|cmd| {
+            let dir = cmd.get_current_dir().expect("working directory").to_owned();
+            let path = dir.join("keel.toml");
+            std::fs::write(&path, config).expect("write the configuration");
+            cmd.env("KEEL_CONFIG", path);
+        })
+        .await
+    }
+
     /// [`Self::start`] with the command adjusted by `configure` (environment, mostly).
     pub(crate) async fn start_with(configure: impl Fn(&mut Command)) -> Self {
         // Another process may take the port between probing and binding; then the server
@@ -231,6 +243,42 @@ impl KeelHttp {
     /// Whether the process is still running.
     pub(crate) fn is_running(&mut self) -> bool {
         self.child.try_wait().expect("poll keel").is_none()
+    }
+
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM, as Kubernetes does to stop a pod.
+    pub(crate) fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed: {status}");
+    }
+
+    /// Waits up to `limit` for the process to exit; `None` if it is still running then.
+    pub(crate) async fn exit_within(
+        &mut self,
+        limit: Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().expect("poll keel") {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+
+    /// How many file descriptors the process holds (Linux).
+    pub(crate) fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .expect("read /proc/PID/fd")
+            .count()
     }
 }
 
