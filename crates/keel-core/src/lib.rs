@@ -16,6 +16,7 @@ mod request_state;
 mod resource;
 mod schema;
 mod session;
+mod shutdown;
 mod tasks;
 mod tool;
 
@@ -34,6 +35,7 @@ pub use resource::{
 };
 pub use schema::SchemaError;
 pub use session::{MemorySessionStore, Session, SessionId, SessionStore, StoreFuture};
+pub use shutdown::Shutdown;
 pub use tasks::{Task, TaskStore};
 pub use tool::{
     Annotations, BoxFuture, TaskSupport, Tool, ToolBuilder, ToolCall, ToolDefinition, ToolHandler,

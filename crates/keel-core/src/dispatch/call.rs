@@ -96,7 +96,7 @@ impl Dispatcher {
             self.tasks.publish(Arc::clone(&task));
             let token = task.cancel_token();
             let running = Arc::clone(&task);
-            tokio::spawn(async move {
+            self.shutdown().spawn(async move {
                 let status = tokio::select! {
                     outcome = call => task_status(outcome),
                     () = token.cancelled() => TaskStatus::Cancelled,

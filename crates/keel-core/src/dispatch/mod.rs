@@ -113,6 +113,7 @@ pub struct Dispatcher {
     /// `"resultType":"complete","_meta":{serverInfo}`, encoded once for modern results.
     modern_members: Vec<u8>,
     in_flight: DashMap<(u128, RequestId), CancellationToken>,
+    shutdown: crate::Shutdown,
 }
 
 impl Dispatcher {
@@ -144,7 +145,14 @@ impl Dispatcher {
             server_meta,
             modern_members,
             in_flight: DashMap::new(),
+            shutdown: crate::Shutdown::new(),
         }
+    }
+
+    /// The server's shutdown state: transports spawn their detached tasks on it and watch
+    /// it to drain.
+    pub fn shutdown(&self) -> &crate::Shutdown {
+        &self.shutdown
     }
 
     /// The registry.

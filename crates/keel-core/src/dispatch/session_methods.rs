@@ -115,7 +115,7 @@ impl Dispatcher {
     }
 
     /// Acknowledges the filter, then forwards the changes it selects until the client goes
-    /// away; on shutdown the stream ends with an empty result.
+    /// away; when the server drains, it ends with a response naming the subscription.
     pub(super) async fn listen(
         &self,
         req: &ParsedRequest,
@@ -153,6 +153,12 @@ impl Dispatcher {
             let change = tokio::select! {
                 c = changes.recv() => c,
                 () = env.cancel.cancelled() => return Ok(Map::new()),
+                // The server ends the subscription gracefully: a response naming it.
+                () = self.shutdown().drained() => {
+                    let mut closing = Map::new();
+                    closing.insert("_meta".into(), tag);
+                    return Ok(closing);
+                }
             };
             let (method, extra) = match change {
                 Ok(ListChange::Tools) if wants("toolsListChanged") => {
