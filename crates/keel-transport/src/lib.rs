@@ -9,5 +9,7 @@ mod batch;
 mod http;
 mod stdio;
 
-pub use http::{HttpSettings, OriginPolicy, ResumeSettings, SessionMode, router};
+pub use http::{
+    ConnectionLimits, HttpSettings, OriginPolicy, ResumeSettings, SessionMode, router, serve_http,
+};
 pub use stdio::serve_stdio;

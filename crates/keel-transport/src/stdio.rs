@@ -11,7 +11,7 @@ use tokio::{
     io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader},
     sync::mpsc,
 };
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use self::line::{Line, LineReader};
 
@@ -20,7 +20,9 @@ use self::line::{Line, LineReader};
 const MAX_LINE: usize = 16 * 1024 * 1024;
 
 /// Serves one client over a reader and writer (stdin/stdout in `keel serve --stdio`) until
-/// the reader closes or `shutdown` fires; in-flight requests are cancelled then.
+/// the reader closes (in-flight requests are cancelled: nobody is left to answer), the
+/// dispatcher's [`keel_core::Shutdown`] drains (reading stops; requests in flight are
+/// answered until it stops), or `shutdown` fires (in-flight requests are cancelled).
 pub async fn serve_stdio<R, W>(
     dispatcher: Arc<Dispatcher>,
     input: R,
@@ -44,11 +46,18 @@ where
     let mut reader = LineReader::new(BufReader::new(input), MAX_LINE);
     let mut session: Option<Arc<Session>> = None;
     let requests = CancellationToken::new();
+    let in_flight = TaskTracker::new();
     let mut forwarding = requests.child_token();
+    let lifecycle = dispatcher.shutdown().clone();
+    let mut drained = false;
     loop {
         let read = tokio::select! {
             r = reader.next() => r?,
             () = shutdown.cancelled() => break,
+            () = lifecycle.drained() => {
+                drained = true;
+                break;
+            }
         };
         let line = match read {
             None => break,
@@ -158,7 +167,7 @@ where
         }
         let d = Arc::clone(&dispatcher);
         let out = out_tx.clone();
-        tokio::spawn(async move {
+        in_flight.spawn(async move {
             let reply = d.handle(req, env).await;
             // Related messages precede the response they belong to.
             let _ = related.await;
@@ -166,6 +175,14 @@ where
                 let _ = out.send(b);
             }
         });
+    }
+    in_flight.close();
+    if drained {
+        tokio::select! {
+            () = in_flight.wait() => {}
+            () = shutdown.cancelled() => {}
+            () = lifecycle.stopped() => {}
+        }
     }
     requests.cancel();
     drop(out_tx);

@@ -425,12 +425,13 @@ async fn get(app: &AppState, headers: &HeaderMap) -> Response {
             &RpcError::invalid_request("this session already has an open stream"),
         );
     }
-    tokio::spawn(forward_changes(
+    let shutdown = app.dispatcher.shutdown();
+    shutdown.spawn_until_drain(forward_changes(
         app.dispatcher.subscribe_changes(),
         session,
         tx,
     ));
-    response::session_stream(rx, app.settings.keep_alive)
+    response::session_stream(rx, app.settings.keep_alive, shutdown.draining_token())
 }
 
 /// Pushes list changes and subscribed resource updates to one standalone stream of a

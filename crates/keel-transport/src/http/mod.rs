@@ -1,10 +1,12 @@
 //! Streamable HTTP.
 
+mod connection;
 mod guard;
 mod handler;
 mod modern;
 mod response;
 mod resume;
+mod serve;
 
 use std::{sync::Arc, time::Duration};
 
@@ -13,6 +15,7 @@ use keel_core::Dispatcher;
 
 pub use guard::OriginPolicy;
 pub use resume::ResumeSettings;
+pub use serve::{ConnectionLimits, serve_http};
 
 /// What to do with a legacy request that carries no `Mcp-Session-Id`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,9 +59,14 @@ pub(crate) struct AppState {
     pub(crate) streams: Arc<resume::Streams>,
 }
 
-/// The MCP endpoint as an axum router serving `path`.
+/// The MCP endpoint as an axum router serving `path`. Its streams and detached tasks follow
+/// the dispatcher's [`keel_core::Shutdown`].
 pub fn router(dispatcher: Arc<Dispatcher>, settings: HttpSettings, path: &str) -> Router {
-    let streams = Arc::new(resume::Streams::new(settings.resume, settings.keep_alive));
+    let streams = Arc::new(resume::Streams::new(
+        settings.resume,
+        settings.keep_alive,
+        dispatcher.shutdown().clone(),
+    ));
     let state = Arc::new(AppState {
         dispatcher,
         settings,

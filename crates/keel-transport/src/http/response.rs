@@ -17,7 +17,7 @@ use http::{HeaderName, HeaderValue, StatusCode, header};
 use keel_core::{Outbound, Reply};
 use keel_protocol::{ErrorCode, RequestId, RpcError, encode_error};
 use tokio::sync::mpsc;
-use tokio_util::sync::DropGuard;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 pub(crate) static SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
 
@@ -35,6 +35,19 @@ pub(crate) fn json(status: StatusCode, body: Vec<u8>) -> Response {
 /// A JSON-RPC error with a status.
 pub(crate) fn rpc_error(status: StatusCode, id: Option<&RequestId>, e: &RpcError) -> Response {
     json(status, encode_error(id, e))
+}
+
+/// 503 for a request that reached a draining server: a JSON-RPC error, and the
+/// connection closes after it so the client retries on a fresh one (elsewhere).
+pub(crate) fn draining() -> Response {
+    let e = RpcError::new(
+        ErrorCode::SERVER_OVERLOADED,
+        "server is shutting down; retry on a new connection",
+    );
+    let mut r = rpc_error(StatusCode::SERVICE_UNAVAILABLE, None, &e);
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
 }
 
 /// 202 with no body.
@@ -163,20 +176,25 @@ where
     r
 }
 
-/// A standalone stream of a legacy session (GET): server messages until the client leaves.
+/// A standalone stream of a legacy session (GET): server messages until the client leaves
+/// or the server drains (then the stream ends cleanly and the client may reconnect
+/// elsewhere).
 pub(crate) fn session_stream(
     rx: mpsc::UnboundedReceiver<Outbound>,
     keep_alive: Duration,
+    draining: CancellationToken,
 ) -> Response {
     let mut tick = tokio::time::interval(keep_alive);
     tick.reset();
-    let stream = futures_util::stream::unfold((rx, tick), |(mut rx, mut tick)| async move {
+    let state = (rx, tick, Box::pin(draining.cancelled_owned()));
+    let stream = futures_util::stream::unfold(state, |(mut rx, mut tick, mut drain)| async move {
         tokio::select! {
             m = rx.recv() => m.map(|m| {
                 let frame = m.into_bytes().map_or(Bytes::from_static(b":\n\n"), |b| sse_frame(&b));
-                (Ok::<_, std::convert::Infallible>(frame), (rx, tick))
+                (Ok::<_, std::convert::Infallible>(frame), (rx, tick, drain))
             }),
-            _ = tick.tick() => Some((Ok(Bytes::from_static(b":\n\n")), (rx, tick))),
+            _ = tick.tick() => Some((Ok(Bytes::from_static(b":\n\n")), (rx, tick, drain))),
+            () = drain.as_mut() => None,
         }
     });
     sse(stream)

@@ -18,7 +18,7 @@ use std::{
 
 use bytes::Bytes;
 use dashmap::DashMap;
-use keel_core::Outbound;
+use keel_core::{Outbound, Shutdown};
 
 use super::response::ReplyFuture;
 use tokio::sync::{Notify, mpsc};
@@ -53,15 +53,18 @@ pub(crate) struct Streams {
     next: AtomicU64,
     settings: ResumeSettings,
     keep_alive: Duration,
+    /// Owns the pumps and resume-window timers.
+    shutdown: Shutdown,
 }
 
 impl Streams {
-    pub(crate) fn new(settings: ResumeSettings, keep_alive: Duration) -> Self {
+    pub(crate) fn new(settings: ResumeSettings, keep_alive: Duration, shutdown: Shutdown) -> Self {
         Self {
             logs: DashMap::new(),
             next: AtomicU64::new(1),
             settings,
             keep_alive,
+            shutdown,
         }
     }
 
@@ -281,7 +284,9 @@ pub(crate) fn start(
     let cancel = cancel.disarm();
     let log = streams.open(session, cancel.clone(), prime);
     log.push(first);
-    tokio::spawn(pump(Arc::clone(&log), rx, reply, cancel));
+    streams
+        .shutdown
+        .spawn(pump(Arc::clone(&log), rx, reply, cancel));
     read(Arc::clone(streams), log, 0)
 }
 
@@ -381,9 +386,14 @@ impl Drop for Reader {
                     self.generation,
                 );
                 // Dropped outside a runtime only at shutdown, when nothing can resume.
-                if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                    rt.spawn(async move {
-                        tokio::time::sleep(streams.settings.window).await;
+                if tokio::runtime::Handle::try_current().is_ok() {
+                    let shutdown = self.streams.shutdown.clone();
+                    shutdown.clone().spawn(async move {
+                        // A draining server takes no resuming GET: the window closes at once.
+                        tokio::select! {
+                            () = tokio::time::sleep(streams.settings.window) => {}
+                            () = shutdown.drained() => {}
+                        }
                         if log.abandoned(generation) {
                             log.cancel.cancel();
                             streams.remove(log.key);
@@ -409,6 +419,7 @@ mod tests {
                 max_log_bytes: 1 << 20,
             },
             Duration::from_secs(60),
+            Shutdown::new(),
         ))
     }
 
@@ -474,6 +485,23 @@ mod tests {
         assert_eq!(streams.len(), 0);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_nobody_reads_is_cancelled_when_the_server_drains() {
+        let streams = streams(Duration::from_secs(60));
+        let cancel = CancellationToken::new();
+        let log = streams.open(1, cancel.clone(), false);
+        log.push_message(b"{}");
+        let mut r = Box::pin(read(Arc::clone(&streams), log, 0));
+        r.next().await;
+        drop(r);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(!cancel.is_cancelled());
+        streams.shutdown.drain();
+        streams.shutdown.work_done().await;
+        assert!(cancel.is_cancelled());
+        assert_eq!(streams.len(), 0);
+    }
+
     #[tokio::test]
     async fn a_newer_connection_takes_the_stream_over() {
         let streams = streams(Duration::from_secs(60));
@@ -494,6 +522,7 @@ mod tests {
                 ..ResumeSettings::default()
             },
             Duration::from_secs(60),
+            Shutdown::new(),
         );
         let log = streams.open(1, CancellationToken::new(), false);
         for _ in 0..50 {
@@ -505,7 +534,11 @@ mod tests {
 
     #[test]
     fn malformed_event_ids_find_nothing() {
-        let streams = Streams::new(ResumeSettings::default(), Duration::from_secs(60));
+        let streams = Streams::new(
+            ResumeSettings::default(),
+            Duration::from_secs(60),
+            Shutdown::new(),
+        );
         streams.open(1, CancellationToken::new(), false);
         for id in ["", "1", "x-1", "1-x", "1-18446744073709551615", "2-0"] {
             assert!(streams.find(1, id).is_none(), "{id}");
