@@ -27,6 +27,9 @@ The first `keel serve` on a machine downloads the embedding model in the backgro
 embedding tools start working when it is installed; `keel model fetch` downloads it ahead \
 of time (for offline machines, see [builtins.embed] auto_fetch).";
 
+/// How long closing the built-ins' pools may take once serving is over.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Keel: a production MCP server runtime.
 #[derive(Debug, Parser)]
 #[command(name = "keel", version, about = ABOUT, long_about = LONG_ABOUT)]
@@ -128,7 +131,14 @@ fn serve(stdio: bool, listen: Option<SocketAddr>, config: Option<PathBuf>) -> Ex
         } else {
             server.serve_http(shutdown).await
         };
-        builtins.close().await;
+        // Serving is over (the drain deadline, if any, has passed): closing pools must not
+        // wait for a query that was cut off.
+        if tokio::time::timeout(CLOSE_GRACE, builtins.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("database pools did not close in time");
+        }
         result
     })
 }
@@ -159,7 +169,8 @@ where
         tokio::spawn(stop_on_signal(shutdown.clone()));
         serve(shutdown).await
     });
-    // A blocking thread still inside a download read must not hold the exit.
+    // Serving is over: what is left (a blocking read of stdin or of a download, work already
+    // cancelled) must not hold the exit.
     runtime.shutdown_timeout(BLOCKING_GRACE);
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -190,6 +201,6 @@ async fn stop_on_signal(shutdown: CancellationToken) {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
-    tracing::info!("shutting down: finishing in-flight requests");
+    tracing::info!("shutting down");
     shutdown.cancel();
 }

@@ -31,6 +31,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// Legacy sessions.
     pub sessions: SessionsConfig,
+    /// How the server stops on SIGTERM or SIGINT.
+    pub shutdown: ShutdownConfig,
     /// Secret that signs multi round-trip `requestState` (hex or text); random per process
     /// when absent, so set it when several nodes serve one endpoint.
     pub state_key: Option<String>,
@@ -45,6 +47,7 @@ impl Default for Config {
         Self {
             http: HttpConfig::default(),
             sessions: SessionsConfig::default(),
+            shutdown: ShutdownConfig::default(),
             state_key: None,
             builtins: keel_builtins::BuiltinsConfig::default(),
             instructions: Some("Keel MCP server. Call tools/list to see what it offers.".into()),
@@ -64,18 +67,69 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Accepted Host/Origin names; `["*"]` turns the check off.
     pub allowed_hosts: Vec<String>,
+    /// Longest wait for a complete request head, seconds: from the accept on a new
+    /// connection, from the first byte of a later request on a kept-alive one.
+    pub header_read_timeout_secs: u64,
+    /// Longest wait for the next request on a kept-alive connection, seconds. Keep it above
+    /// the idle timeout of any load balancer in front, so the balancer closes first.
+    pub idle_timeout_secs: u64,
+    /// Most connections served at once; more are closed as soon as they are accepted. Keep
+    /// it below the process's file limit (`ulimit -n`).
+    pub max_connections: usize,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
+        let limits = keel_transport::ConnectionLimits::default();
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             path: "/mcp".into(),
             max_body_bytes: 4 * 1024 * 1024,
             allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()],
+            header_read_timeout_secs: limits.header_read_timeout.as_secs(),
+            idle_timeout_secs: limits.idle_timeout.as_secs(),
+            max_connections: limits.max_connections,
         }
     }
 }
+
+impl HttpConfig {
+    /// The connection limits.
+    pub fn limits(&self) -> keel_transport::ConnectionLimits {
+        keel_transport::ConnectionLimits {
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs),
+            max_connections: self.max_connections,
+        }
+    }
+}
+
+/// Shutdown settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownConfig {
+    /// How long work in flight may run on after SIGTERM or SIGINT before it is cancelled,
+    /// seconds. Keep it below Kubernetes' `terminationGracePeriodSeconds`.
+    pub drain_timeout_secs: u64,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Self {
+            drain_timeout_secs: 30,
+        }
+    }
+}
+
+impl ShutdownConfig {
+    /// The drain deadline.
+    pub fn drain_timeout(&self) -> Duration {
+        Duration::from_secs(self.drain_timeout_secs)
+    }
+}
+
+/// Longest duration a timeout may be set to (a day); larger values are surely mistakes.
+const MAX_TIMEOUT_SECS: u64 = 86_400;
 
 /// Legacy session settings.
 #[derive(Debug, Clone, Deserialize)]
@@ -178,6 +232,30 @@ impl Config {
                 self.sessions.mode
             )));
         }
+        for (key, secs, least) in [
+            (
+                "http.header_read_timeout_secs",
+                self.http.header_read_timeout_secs,
+                1,
+            ),
+            ("http.idle_timeout_secs", self.http.idle_timeout_secs, 1),
+            (
+                "shutdown.drain_timeout_secs",
+                self.shutdown.drain_timeout_secs,
+                0,
+            ),
+        ] {
+            if !(least..=MAX_TIMEOUT_SECS).contains(&secs) {
+                return Err(ConfigError::Invalid(format!(
+                    "{key} must be between {least} and {MAX_TIMEOUT_SECS}, not {secs}"
+                )));
+            }
+        }
+        if self.http.max_connections == 0 {
+            return Err(ConfigError::Invalid(
+                "http.max_connections must be positive".into(),
+            ));
+        }
         if self.sessions.idle_timeout_secs == 0 {
             return Err(ConfigError::Invalid(
                 "sessions.idle_timeout_secs must be positive".into(),
@@ -214,6 +292,31 @@ mod tests {
         assert!(c.validate().is_err());
         c.sessions.mode = "strict".into();
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn connection_limits_and_the_drain_deadline_are_read_and_checked() {
+        let c: Config = toml::from_str(
+            "[http]\nheader_read_timeout_secs = 1\nidle_timeout_secs = 5\nmax_connections = 7\n\
+             [shutdown]\ndrain_timeout_secs = 0\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        let l = c.http.limits();
+        assert_eq!(l.header_read_timeout, Duration::from_secs(1));
+        assert_eq!(l.idle_timeout, Duration::from_secs(5));
+        assert_eq!(l.max_connections, 7);
+        assert_eq!(c.shutdown.drain_timeout(), Duration::ZERO);
+        for bad in [
+            "[http]\nheader_read_timeout_secs = 0",
+            "[http]\nidle_timeout_secs = 0",
+            "[http]\nmax_connections = 0",
+            "[shutdown]\ndrain_timeout_secs = 100000",
+        ] {
+            let c: Config = toml::from_str(bad).unwrap();
+            assert!(c.validate().is_err(), "{bad}");
+        }
+        assert!(toml::from_str::<Config>("[shutdown]\ndrain = 1").is_err());
     }
 
     #[test]

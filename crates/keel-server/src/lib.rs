@@ -11,6 +11,6 @@ mod echo;
 mod model;
 mod serve;
 
-pub use config::{Config, ConfigError, HttpConfig, SessionsConfig};
+pub use config::{Config, ConfigError, HttpConfig, SessionsConfig, ShutdownConfig};
 pub use echo::{EchoArgs, echo_tool};
 pub use serve::{Extras, Readiness, Server, build_dispatcher, serve_http, serve_stdio};

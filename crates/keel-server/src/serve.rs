@@ -2,7 +2,10 @@
 
 use std::{sync::Arc, time::Duration};
 
-use axum::routing::get;
+use axum::{
+    response::{IntoResponse, Response},
+    routing::get,
+};
 use keel_core::{
     DispatchSettings, Dispatcher, MemorySessionStore, Registry, RequestStateCodec, ServerInfo,
     SessionStore, StateKey, ToolService,
@@ -95,7 +98,7 @@ impl Server {
         &self.dispatcher
     }
 
-    /// Serves Streamable HTTP until `shutdown` fires; in-flight requests finish first.
+    /// Serves Streamable HTTP until `shutdown` fires and the drain ends.
     pub async fn serve_http(self, shutdown: CancellationToken) -> std::io::Result<()> {
         let listener = tokio::net::TcpListener::bind(self.config.http.listen).await?;
         let extras = Extras {
@@ -107,7 +110,7 @@ impl Server {
 
     /// Serves stdin/stdout until stdin closes or `shutdown` fires.
     pub async fn serve_stdio(self, shutdown: CancellationToken) -> std::io::Result<()> {
-        serve_stdio(self.dispatcher, shutdown).await
+        serve_stdio(self.dispatcher, &self.config, shutdown).await
     }
 }
 
@@ -120,7 +123,9 @@ pub struct Extras {
     pub readiness: Option<Readiness>,
 }
 
-/// Serves HTTP on a bound listener.
+/// Serves HTTP on a bound listener until `shutdown` fires and the drain ends: readiness
+/// turns 503, the listener closes, later requests are refused, streams end, work in flight
+/// gets `[shutdown] drain_timeout_secs` before it is cancelled.
 pub async fn serve_http(
     listener: tokio::net::TcpListener,
     config: &Config,
@@ -148,28 +153,20 @@ pub async fn serve_http(
         },
         ..HttpSettings::default()
     };
-    let sessions = Arc::clone(dispatcher.sessions());
-    let sweeper = tokio::spawn(expire_sessions(
-        sessions,
-        config.sessions.idle_timeout(),
-        shutdown.clone(),
+    let lifecycle = dispatcher.shutdown().clone();
+    let driver = tokio::spawn(drain_on(
+        shutdown,
+        lifecycle.clone(),
+        config.shutdown.drain_timeout(),
     ));
+    lifecycle.spawn_until_drain(expire_sessions(
+        Arc::clone(dispatcher.sessions()),
+        config.sessions.idle_timeout(),
+    ));
+    let ready = readyz(extras.readiness, lifecycle.clone());
     let mut app = keel_transport::router(dispatcher, settings, &config.http.path)
-        .route("/healthz", get(|| async { "ok" }));
-    if let Some(ready) = extras.readiness {
-        app = app.route(
-            "/readyz",
-            get(move || {
-                let (ok, degraded) = ready();
-                let status = if ok { "ready" } else { "degraded" };
-                async move {
-                    let body =
-                        serde_json::json!({ "status": status, "degraded": degraded }).to_string();
-                    ([(http::header::CONTENT_TYPE, "application/json")], body)
-                }
-            }),
-        );
-    }
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(move || std::future::ready(ready())));
     if let Some(m) = extras.metrics {
         app = app.route(
             "/metrics",
@@ -184,45 +181,109 @@ pub async fn serve_http(
             }),
         );
     }
+    let limits = config.http.limits();
+    warn_over_file_limit(limits.max_connections);
     tracing::info!(addr = %listener.local_addr()?, path = %config.http.path, "serving Streamable HTTP");
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await;
-    sweeper.abort();
+    let result = keel_transport::serve_http(listener, app, limits, lifecycle).await;
+    driver.abort();
     result
 }
 
-/// Serves stdin/stdout.
+/// `/readyz`: 200 while serving (degraded parts listed), 503 once draining.
+fn readyz(
+    readiness: Option<Readiness>,
+    lifecycle: keel_core::Shutdown,
+) -> impl Fn() -> Response + Clone + Send + Sync + 'static {
+    let readiness = readiness.unwrap_or_else(|| -> Readiness { Arc::new(|| (true, Vec::new())) });
+    move || {
+        let (status, body) = if lifecycle.is_draining() {
+            (
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({ "status": "draining", "reason": "shutting down" }),
+            )
+        } else {
+            let (ok, degraded) = readiness();
+            let status = if ok { "ready" } else { "degraded" };
+            (
+                http::StatusCode::OK,
+                serde_json::json!({ "status": status, "degraded": degraded }),
+            )
+        };
+        let json = [(http::header::CONTENT_TYPE, "application/json")];
+        (status, json, body.to_string()).into_response()
+    }
+}
+
+/// On `signal`: drain at once, stop when `deadline` has passed.
+async fn drain_on(signal: CancellationToken, lifecycle: keel_core::Shutdown, deadline: Duration) {
+    signal.cancelled().await;
+    tracing::info!(
+        deadline_secs = deadline.as_secs(),
+        "draining: refusing new requests, ending streams, finishing work in flight"
+    );
+    lifecycle.drain();
+    tokio::time::sleep(deadline).await;
+    lifecycle.stop();
+}
+
+/// Warns when the connection cap leaves the process no room under its file limit.
+fn warn_over_file_limit(max_connections: usize) {
+    // Descriptors besides connections: the listener, logs, databases, the model.
+    const SPARE: u64 = 256;
+    if let Some(limit) = open_file_limit()
+        && (max_connections as u64).saturating_add(SPARE) > limit
+    {
+        tracing::warn!(
+            max_connections,
+            open_file_limit = limit,
+            "http.max_connections is near the open file limit: raise `ulimit -n` or lower the cap"
+        );
+    }
+}
+
+/// The soft limit on open files, where the platform says (Linux).
+fn open_file_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// Serves stdin/stdout until stdin closes or `shutdown` fires; then reading stops and
+/// requests in flight get `[shutdown] drain_timeout_secs`.
 pub async fn serve_stdio(
     dispatcher: Arc<Dispatcher>,
+    config: &Config,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     tracing::info!("serving stdio");
-    keel_transport::serve_stdio(
-        dispatcher,
-        tokio::io::stdin(),
-        tokio::io::stdout(),
+    let lifecycle = dispatcher.shutdown().clone();
+    let driver = tokio::spawn(drain_on(
         shutdown,
-    )
-    .await
+        lifecycle.clone(),
+        config.shutdown.drain_timeout(),
+    ));
+    let stop = CancellationToken::new();
+    let result =
+        keel_transport::serve_stdio(dispatcher, tokio::io::stdin(), tokio::io::stdout(), stop)
+            .await;
+    if lifecycle.is_draining() {
+        tokio::select! {
+            () = lifecycle.work_done() => {}
+            () = lifecycle.stopped() => {}
+        }
+    }
+    driver.abort();
+    result
 }
 
-async fn expire_sessions(
-    store: Arc<dyn SessionStore>,
-    idle: Duration,
-    shutdown: CancellationToken,
-) {
+async fn expire_sessions(store: Arc<dyn SessionStore>, idle: Duration) {
     let mut tick =
         tokio::time::interval((idle / 4).clamp(Duration::from_secs(1), Duration::from_secs(60)));
     loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                let gone = store.expire_idle();
-                if gone > 0 {
-                    tracing::info!(expired = gone, live = store.len(), "expired idle sessions");
-                }
-            }
-            () = shutdown.cancelled() => return,
+        tick.tick().await;
+        let gone = store.expire_idle();
+        if gone > 0 {
+            tracing::info!(expired = gone, live = store.len(), "expired idle sessions");
         }
     }
 }
