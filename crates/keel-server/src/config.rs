@@ -65,6 +65,9 @@ pub struct HttpConfig {
     pub path: String,
     /// Largest request body, bytes.
     pub max_body_bytes: usize,
+    /// Longest wait for a whole request body once its head arrived, seconds; a slower body
+    /// is answered 408 and its connection closed.
+    pub body_read_timeout_secs: u64,
     /// Accepted Host/Origin names; `["*"]` turns the check off.
     pub allowed_hosts: Vec<String>,
     /// Longest wait for a complete request head, seconds: from the accept on a new
@@ -85,6 +88,7 @@ impl Default for HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             path: "/mcp".into(),
             max_body_bytes: 4 * 1024 * 1024,
+            body_read_timeout_secs: 30,
             allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()],
             header_read_timeout_secs: limits.header_read_timeout.as_secs(),
             idle_timeout_secs: limits.idle_timeout.as_secs(),
@@ -240,6 +244,11 @@ impl Config {
             ),
             ("http.idle_timeout_secs", self.http.idle_timeout_secs, 1),
             (
+                "http.body_read_timeout_secs",
+                self.http.body_read_timeout_secs,
+                1,
+            ),
+            (
                 "shutdown.drain_timeout_secs",
                 self.shutdown.drain_timeout_secs,
                 0,
@@ -310,6 +319,7 @@ mod tests {
         for bad in [
             "[http]\nheader_read_timeout_secs = 0",
             "[http]\nidle_timeout_secs = 0",
+            "[http]\nbody_read_timeout_secs = 0",
             "[http]\nmax_connections = 0",
             "[shutdown]\ndrain_timeout_secs = 100000",
         ] {

@@ -141,6 +141,7 @@ pub async fn serve_http(
     };
     let settings = HttpSettings {
         max_body_bytes: config.http.max_body_bytes,
+        body_read_timeout: Duration::from_secs(config.http.body_read_timeout_secs),
         origins,
         session_mode: if config.sessions.mode == "strict" {
             SessionMode::Strict

@@ -145,3 +145,41 @@ async fn an_idle_keep_alive_connection_outlives_the_header_timeout_but_not_the_i
         "closed after {idle:?} idle"
     );
 }
+
+#[tokio::test]
+async fn a_body_that_never_arrives_whole_is_answered_408_and_its_connection_closed() {
+    let server = KeelHttp::start_with_config(
+        "[http]\nheader_read_timeout_secs = 2\nbody_read_timeout_secs = 1\n",
+    )
+    .await;
+    let mut conn = RawConn::connect(server.port).await.expect("connect");
+    // A whole head announcing 100 bytes, then only the first few of them.
+    let sent = conn
+        .write(
+            b"POST /mcp HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
+              accept: application/json, text/event-stream\r\nmcp-protocol-version: 2026-07-28\r\n\
+              content-length: 100\r\n\r\n{\"jsonrpc\":",
+        )
+        .await
+        .expect("send");
+    let r = within("the body timeout", conn.read_response())
+        .await
+        .expect("an answer");
+    let waited = sent.elapsed();
+    assert_eq!(r.status, 408, "{}", r.body);
+    assert_eq!(r.json()["error"]["code"], json!(-32600), "{}", r.body);
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+        "answered after {waited:?}"
+    );
+    assert!(
+        within("the close", conn.closed_by_server()).await,
+        "connection left open"
+    );
+    // Others are served.
+    let http = Http {
+        server,
+        client: reqwest::Client::new(),
+    };
+    echo_ok(&http, 1).await;
+}

@@ -91,10 +91,26 @@ async fn post(app: &AppState, headers: &HeaderMap, body: Body) -> Response {
             );
         }
     }
-    let bytes = match Limited::new(body, app.settings.max_body_bytes)
-        .collect()
-        .await
-    {
+    let read = tokio::time::timeout(
+        app.settings.body_read_timeout,
+        Limited::new(body, app.settings.max_body_bytes).collect(),
+    )
+    .await;
+    let Ok(read) = read else {
+        let mut r = response::rpc_error(
+            StatusCode::REQUEST_TIMEOUT,
+            None,
+            &RpcError::invalid_request(format!(
+                "request body not received within {} s",
+                app.settings.body_read_timeout.as_secs_f64()
+            )),
+        );
+        // The rest of the body may still be on its way: this connection is done.
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return r;
+    };
+    let bytes = match read {
         Ok(c) => c.to_bytes(),
         Err(e)
             if e.downcast_ref::<http_body_util::LengthLimitError>()

@@ -31,6 +31,9 @@ pub enum SessionMode {
 pub struct HttpSettings {
     /// Largest accepted request body in bytes; larger ones get 413.
     pub max_body_bytes: usize,
+    /// Longest wait for a whole request body once its head arrived; a slower body gets 408
+    /// and the connection is closed (a client trickling its body would hold it forever).
+    pub body_read_timeout: Duration,
     /// Which Host and Origin values are accepted.
     pub origins: OriginPolicy,
     /// Legacy requests without a session.
@@ -45,6 +48,7 @@ impl Default for HttpSettings {
     fn default() -> Self {
         Self {
             max_body_bytes: 4 * 1024 * 1024,
+            body_read_timeout: Duration::from_secs(30),
             origins: OriginPolicy::loopback(),
             session_mode: SessionMode::Lenient,
             keep_alive: Duration::from_secs(15),
