@@ -55,6 +55,9 @@ pub enum Command {
         #[arg(long, env = "KEEL_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Probe a live MCP server (HTTP or stdio) for security flaws without changing
+    /// anything; exit code 1 on a finding of medium or worse.
+    Audit(keel_audit::AuditArgs),
     /// The embedding model (all-MiniLM-L6-v2) behind embed, similarity and classify.
     Model {
         /// What to do with it.
@@ -91,6 +94,7 @@ pub fn main(cli: Cli) -> ExitCode {
             listen,
             config,
         } => serve(stdio, listen, config),
+        Command::Audit(args) => keel_audit::run(args),
         Command::Model {
             command: ModelCommand::Fetch(args),
         } => fetch_model(&args),
