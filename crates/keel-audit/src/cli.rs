@@ -27,7 +27,7 @@ or the arguments are wrong, 0 otherwise.";
 
 /// `keel audit` arguments.
 #[derive(Debug, Clone, Args)]
-#[command(long_about = LONG_ABOUT)]
+#[command(after_long_help = LONG_ABOUT)]
 pub struct AuditArgs {
     /// The MCP endpoint, e.g. http://127.0.0.1:8080/mcp (not with --stdio).
     #[arg(required_unless_present = "stdio")]

@@ -142,3 +142,20 @@ async fn an_unreachable_server_is_a_usage_error() {
     let out = keel_audit(vec!["http://127.0.0.1:1/mcp".into()]).await;
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[tokio::test]
+async fn a_flawed_server_fails_the_audit() {
+    // A stdio server that answers every message, malformed or not, with a result.
+    let script = r#"while IFS= read -r line; do printf '%s\n' '{"jsonrpc":"2.0","id":null,"result":{"tools":[]}}'; done"#;
+    let out = keel_audit(vec![
+        "--stdio".into(),
+        "--".into(),
+        "sh".into(),
+        "-c".into(),
+        script.into(),
+    ])
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("protocol.malformed-json"), "{stdout}");
+}
