@@ -76,6 +76,7 @@ impl Answer {
 pub(crate) fn messages_of(body: &str, sse: bool) -> Vec<Value> {
     if sse {
         let mut out = Vec::new();
+        let body = body.replace("\r\n", "\n");
         for event in body.split("\n\n") {
             let data: Vec<&str> = event
                 .lines()
@@ -128,4 +129,22 @@ pub(crate) enum WireError {
     /// The child process closed its stdout.
     #[error("the server closed its output")]
     Closed,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::messages_of;
+
+    #[test]
+    fn splits_sse_events_with_either_line_ending() {
+        let lf =
+            "id: 0\nretry: 3000\ndata: \n\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n";
+        let crlf = lf.replace('\n', "\r\n");
+        for body in [lf.to_owned(), crlf] {
+            let msgs = messages_of(&body, true);
+            assert_eq!(msgs.len(), 1, "{body:?}");
+            assert_eq!(msgs[0]["id"], 1);
+        }
+        assert_eq!(messages_of("[{\"a\":1},{\"b\":2}]", false).len(), 2);
+    }
 }
