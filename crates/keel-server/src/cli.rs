@@ -55,6 +55,8 @@ pub enum Command {
         #[arg(long, env = "KEEL_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Load-test any MCP server (HTTP or stdio, both eras) with SLO gates and reports.
+    Bench(Box<keel_bench::BenchArgs>),
     /// Probe a live MCP server (HTTP or stdio) for security flaws without changing
     /// anything; exit code 1 on a finding of medium or worse.
     Audit(keel_audit::AuditArgs),
@@ -94,6 +96,7 @@ pub fn main(cli: Cli) -> ExitCode {
             listen,
             config,
         } => serve(stdio, listen, config),
+        Command::Bench(args) => keel_bench::main(*args),
         Command::Audit(args) => keel_audit::run(args),
         Command::Model {
             command: ModelCommand::Fetch(args),

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# keel bench beside wrk in one run: the same connections, the same request bytes, alternating
+# rounds, against the raw-axum ceiling of ../shared/bench (peer-rs /raw) and Keel's echo.
+# Prints every round and the median ratios keel-bench / wrk of req/s, p50 and p99.
+# Usage: bench/generator-vs-wrk.sh [rounds=3] [seconds=8] [connections=32]
+#   KEEL=path/to/keel (default: the release build); PEERS=path/to/shared/bench
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+rounds=${1:-3}; secs=${2:-8}; conns=${3:-32}
+keel=${KEEL:-${CARGO_TARGET_DIR:-$HOME/.cache/keel/target}/release/keel}
+peers=${PEERS:-$here/../../shared/bench}
+command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)" >&2; exit 2; }
+out=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$out"' EXIT
+
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done; }
+
+PORT=3103 "$peers/peers/rs/target/release/peer-rs" >/dev/null 2>&1 &
+KEEL_LOG=warn KEEL_MODEL_AUTO_FETCH=0 "$keel" serve --listen 127.0.0.1:3199 >/dev/null 2>&1 &
+wait_port 3103; wait_port 3199; sleep 0.5
+
+version=$("$keel" --version | awk '{print $2}')
+printf '%-8s %-10s %10s %9s %9s\n' target generator req/s p50_us p99_us
+for target in ceiling keel; do
+  case $target in
+    ceiling) url=http://127.0.0.1:3103/raw ;;
+    keel) url=http://127.0.0.1:3199/mcp ;;
+  esac
+  for r in $(seq "$rounds"); do
+    line=$(KEEL_VERSION=$version wrk -t1 -c"$conns" -d"${secs}s" -s "$here/same-body.lua" "$url" | grep RESULT)
+    rps=$(grep -o 'rps=[0-9.]*' <<<"$line" | cut -d= -f2)
+    p50=$(grep -o 'p50_us=[0-9]*' <<<"$line" | cut -d= -f2)
+    p99=$(grep -o 'p99_us=[0-9]*' <<<"$line" | cut -d= -f2)
+    printf '%-8s %-10s %10s %9s %9s\n' "$target" wrk "$rps" "$p50" "$p99"
+    echo "$target wrk $rps $p50 $p99" >>"$out/rows"
+    "$keel" bench "$url" -q -t1 -c"$conns" -d"${secs}s" --era modern --tool echo \
+      --args '{"text":"hello"}' --slo none --json "$out/k.json" >/dev/null
+    read -r rps p50 p99 < <(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); l=r["latency_us"]; print(r["throughput_rps"], l["p50"], l["p99"])' "$out/k.json")
+    printf '%-8s %-10s %10s %9s %9s\n' "$target" keel-bench "$rps" "$p50" "$p99"
+    echo "$target keel $rps $p50 $p99" >>"$out/rows"
+  done
+done
+python3 - "$out/rows" <<'PY'
+import sys, statistics as st
+rows = [l.split() for l in open(sys.argv[1])]
+for target in ("ceiling", "keel"):
+    def med(gen, col):
+        return st.median(float(r[col]) for r in rows if r[0] == target and r[1] == gen)
+    print(f"{target:8} keel-bench/wrk (medians): req/s {med('keel',2)/med('wrk',2):.3f}  "
+          f"p50 {med('keel',3)/med('wrk',3):.3f}  p99 {med('keel',4)/med('wrk',4):.3f}")
+PY
