@@ -10,15 +10,12 @@ wrk.headers["Accept"] = "application/json, text/event-stream"
 wrk.headers["MCP-Protocol-Version"] = "2026-07-28"
 wrk.headers["Mcp-Method"] = "tools/call"
 wrk.headers["Mcp-Name"] = tool
-local n = 1048576
-request = function()
-  n = n + 1
-  local body = '{"jsonrpc":"2.0","id":' .. n .. ',"method":"tools/call","params":{"name":"' .. tool ..
-    '","arguments":' .. args .. ',"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28",' ..
-    '"io.modelcontextprotocol/clientCapabilities":{"elicitation":{"form":{}},"sampling":{},"roots":{}},' ..
-    '"io.modelcontextprotocol/clientInfo":{"name":"keel-bench","version":"' .. version .. '"}}}}'
-  return wrk.format(nil, nil, nil, body)
-end
+-- A static body (the id stays 1048577): wrk then sends pre-formatted bytes without running
+-- Lua per request, its fastest mode.
+wrk.body = '{"jsonrpc":"2.0","id":1048577,"method":"tools/call","params":{"name":"' .. tool ..
+  '","arguments":' .. args .. ',"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28",' ..
+  '"io.modelcontextprotocol/clientCapabilities":{"elicitation":{"form":{}},"sampling":{},"roots":{}},' ..
+  '"io.modelcontextprotocol/clientInfo":{"name":"keel-bench","version":"' .. version .. '"}}}}'
 local bad = 0
 response = function(status, headers, body)
   if status ~= 200 or not string.find(body, '"result"') then bad = bad + 1 end

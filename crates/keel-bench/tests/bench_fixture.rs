@@ -51,6 +51,10 @@ async fn every_request_is_counted_once_in_its_class() {
         // sent = answered + errors, and each class matches what the server did.
         assert_eq!(r.requests, calls);
         assert_eq!(r.requests, r.ok + r.errors.total);
+        assert_eq!(
+            r.intervals.iter().map(|i| i.requests).sum::<u64>(),
+            r.requests
+        );
         assert_eq!(r.ok, s.ok.load(Ordering::Relaxed));
         assert_eq!(r.errors.is_error, s.is_error.load(Ordering::Relaxed));
         assert_eq!(

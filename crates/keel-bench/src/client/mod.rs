@@ -65,12 +65,19 @@ impl Channel {
                 let Some(conn) = connection.as_mut() else {
                     return Err(TransportError::Connect);
                 };
-                let result = conn.post(endpoint, headers, body).await;
-                if result.is_err() {
-                    // The connection's state is unknown after an error: start afresh.
-                    *connection = None;
+                match conn.post(endpoint, headers, body).await {
+                    Ok((answer, closing)) => {
+                        if closing {
+                            *connection = None;
+                        }
+                        Ok(answer)
+                    }
+                    Err(e) => {
+                        // The connection's state is unknown after an error: start afresh.
+                        *connection = None;
+                        Err(e)
+                    }
                 }
-                result
             }
             Channel::Stdio(peer) => peer.exchange(id, body).await,
         }
