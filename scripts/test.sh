@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs Keel's whole test suite on a fresh Debian machine: installs what it needs (PostgreSQL,
-# Redis, Node 22, the MCP conformance suite, the embedding model), then formatting, lints,
+# Redis, Node 22, Chromium, the MCP conformance suite, the embedding model), then formatting, lints,
 # unit / service / end-to-end tests and both conformance suites.
 # Caches (cargo target dir, node, model, wheels) live under ${KEEL_CACHE:-~/.cache/keel}.
 set -euo pipefail
@@ -19,6 +19,8 @@ need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v python3 >/dev/null || need+=(python3)
+# keel bench's HTML report is checked as a browser renders it.
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
   $sudo apt-get update -qq
@@ -47,6 +49,9 @@ export KEEL_PROFILE=${KEEL_PROFILE:-dev}
 
 step "MCP Inspector CLI over HTTP and stdio"
 bash scripts/inspector.sh
+
+step "keel bench's HTML report in headless Chromium"
+bash scripts/html-report.sh
 
 step "MCP conformance suites"
 bash scripts/conformance.sh
