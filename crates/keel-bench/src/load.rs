@@ -162,6 +162,14 @@ async fn one_request(
         (None, Some(t)) => mcp::name_header(&t.to_string_with(key)),
         (None, None) => None,
     };
+    headers.params.clear();
+    if shared.era == Era::Modern {
+        for (name, value) in &entry.param_headers {
+            if let Some(v) = mcp::name_header(&value.to_string_with(key)) {
+                headers.params.push((name.clone(), v));
+            }
+        }
+    }
     let mut extra = String::new();
     let mut rounds = 0;
     let mut sent = None;

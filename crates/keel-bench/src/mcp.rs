@@ -82,8 +82,8 @@ pub(crate) fn plain_request(era: Era, id: u64, method: &str, params: Value) -> V
         .unwrap_or_default()
 }
 
-/// The `Mcp-Name` header for a name or URI: as is when it is plain visible ASCII, else the
-/// spec's Base64 sentinel.
+/// The `Mcp-Name` (or `Mcp-Param-*`) header for a value: as is when it is plain visible
+/// ASCII, else the spec's Base64 sentinel.
 pub(crate) fn name_header(text: &str) -> Option<HeaderValue> {
     let plain = !text.is_empty()
         && text.bytes().all(|b| (0x20..0x7f).contains(&b))

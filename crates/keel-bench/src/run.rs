@@ -260,6 +260,13 @@ async fn prepare(args: &BenchArgs, workload: &Workload) -> Result<Prepared, Benc
     }
     let tools = if workload.needs_tools() {
         Some(setup::list_tools(&sessions[0], &mut channel).await?)
+    } else if era == Era::Modern && workload.calls_tools() {
+        // Only to learn which parameters the tools mirror into headers; a server that does not
+        // list its tools still gets the calls.
+        setup::list_tools(&sessions[0], &mut channel)
+            .await
+            .ok()
+            .filter(|t| !t.is_empty())
     } else {
         None
     };

@@ -56,6 +56,7 @@ impl Session {
                 .then(|| name.and_then(mcp::name_header))
                 .flatten(),
             session: self.id.clone(),
+            params: Vec::new(),
         }
     }
 

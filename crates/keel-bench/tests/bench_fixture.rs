@@ -87,6 +87,20 @@ async fn every_request_is_counted_once_in_its_class() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parameters_a_tool_marks_are_mirrored_into_headers() {
+    let f = start(Mode::Stall { at: 0, millis: 0 }, true).await;
+    // Synthesized arguments, and given ones with a key: the header follows each request.
+    for extra in [&[][..], &["--args", r#"{"region":"eu-{key}"}"#][..]] {
+        let url = f.url();
+        let mut line = vec![url.as_str(), "-c", "2", "-d", "300ms", "--tool", "geo"];
+        line.extend_from_slice(extra);
+        let r = run(&line).await;
+        assert!(r.requests > 10 && r.passed, "{r:?}");
+    }
+    assert_eq!(f.seen.bad_headers.load(Ordering::Relaxed), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gates_and_the_error_bound_decide_the_verdict() {
     let f = start(Mode::Stall { at: 0, millis: 0 }, true).await;
     let r = run(&[&f.url(), "-c", "2", "-d", "300ms"]).await;

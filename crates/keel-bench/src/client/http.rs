@@ -144,6 +144,12 @@ impl Connection {
         header(b"mcp-method: ", &headers.method);
         header(b"mcp-name: ", &headers.name);
         header(b"mcp-session-id: ", &headers.session);
+        for (name, value) in &headers.params {
+            w.extend_from_slice(name.as_str().as_bytes());
+            w.extend_from_slice(b": ");
+            w.extend_from_slice(value.as_bytes());
+            w.extend_from_slice(b"\r\n");
+        }
         for (name, value) in &endpoint.extra {
             w.extend_from_slice(name.as_str().as_bytes());
             w.extend_from_slice(b": ");

@@ -20,6 +20,8 @@ pub(crate) struct RequestHeaders {
     pub(crate) method: Option<::http::HeaderValue>,
     pub(crate) name: Option<::http::HeaderValue>,
     pub(crate) session: Option<::http::HeaderValue>,
+    /// `Mcp-Param-*` headers mirrored from the arguments.
+    pub(crate) params: Vec<(::http::HeaderName, ::http::HeaderValue)>,
 }
 
 /// What came back for one request.

@@ -21,12 +21,13 @@
 //! ```
 
 mod keys;
+mod param_headers;
 mod synth;
 mod template;
 
 use std::path::Path;
 
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -172,6 +173,11 @@ impl Workload {
             .any(|r| r.method == "tools/call" && (r.tool.is_none() || r.args.is_none()))
     }
 
+    /// Whether a request kind calls a tool (whose schema may ask for mirrored headers).
+    pub(crate) fn calls_tools(&self) -> bool {
+        self.requests.iter().any(|r| r.method == "tools/call")
+    }
+
     /// The mix ready to send, tools resolved against `tools` when listed.
     pub(crate) fn resolve(&self, tools: Option<&[ToolInfo]>) -> Result<Mix, WorkloadError> {
         if self.requests.is_empty() {
@@ -194,7 +200,7 @@ impl Workload {
                 return Err(invalid(format!("weight {} must be > 0", spec.weight)));
             }
             let keys = KeyChooser::new(spec.keys, spec.zipf).map_err(invalid)?;
-            let (params, name) = params_of(spec, tools).map_err(|e| match e {
+            let (params, name, mirrored) = params_of(spec, tools).map_err(|e| match e {
                 ParamsError::Invalid(reason) => invalid(reason),
                 ParamsError::Workload(e) => e,
             })?;
@@ -218,6 +224,7 @@ impl Workload {
                 method_header: method,
                 fixed_name,
                 name,
+                param_headers: mirrored,
                 params: Template::new(inner),
                 keys,
             });
@@ -237,11 +244,12 @@ enum ParamsError {
     Workload(WorkloadError),
 }
 
-/// The params object of a request kind and the source of its `Mcp-Name` header.
+/// The params object of a request kind, the source of its `Mcp-Name` header and the
+/// parameters its tool mirrors into headers.
 fn params_of(
     spec: &RequestSpec,
     tools: Option<&[ToolInfo]>,
-) -> Result<(Value, Option<String>), ParamsError> {
+) -> Result<(Value, Option<String>, Vec<(HeaderName, Template)>), ParamsError> {
     let args_object = |args: &Option<Value>| -> Result<Option<Value>, ParamsError> {
         match args {
             None => Ok(None),
@@ -260,11 +268,26 @@ fn params_of(
                     .filter(Value::is_object)
                     .unwrap_or_else(|| json!({})),
             };
+            let mirrored = tool
+                .as_ref()
+                .map(|t| {
+                    param_headers::param_headers(&t.input_schema)
+                        .iter()
+                        .filter_map(|p| {
+                            param_headers::value_template(p, &args).map(|v| (p.header.clone(), v))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
             let name = tool
                 .map(|t| t.name)
                 .or_else(|| spec.tool.clone())
                 .ok_or(ParamsError::Workload(WorkloadError::NoTools))?;
-            Ok((json!({"name": name, "arguments": args}), Some(name)))
+            Ok((
+                json!({"name": name, "arguments": args}),
+                Some(name),
+                mirrored,
+            ))
         }
         "prompts/get" => {
             let name = spec
@@ -276,18 +299,18 @@ fn params_of(
             if let Some(a) = args_object(&spec.args)? {
                 params.insert("arguments".into(), a);
             }
-            Ok((Value::Object(params), Some(name)))
+            Ok((Value::Object(params), Some(name), Vec::new()))
         }
         "resources/read" => {
             let uri = spec
                 .uri
                 .clone()
                 .ok_or_else(|| ParamsError::Invalid("resources/read needs uri".into()))?;
-            Ok((json!({ "uri": uri }), Some(uri)))
+            Ok((json!({ "uri": uri }), Some(uri), Vec::new()))
         }
         _ => match &spec.params {
-            None => Ok((json!({}), None)),
-            Some(p @ Value::Object(_)) => Ok((p.clone(), None)),
+            None => Ok((json!({}), None, Vec::new())),
+            Some(p @ Value::Object(_)) => Ok((p.clone(), None, Vec::new())),
             Some(_) => Err(ParamsError::Invalid("params must be a table".into())),
         },
     }
@@ -337,6 +360,8 @@ pub(crate) struct Entry {
     /// The `Mcp-Name` header when it does not depend on the key.
     pub(crate) fixed_name: Option<HeaderValue>,
     pub(crate) name: Option<Template>,
+    /// `Mcp-Param-*` headers (2026-07-28 over HTTP): each header and its value's template.
+    pub(crate) param_headers: Vec<(HeaderName, Template)>,
     pub(crate) params: Template,
     pub(crate) keys: KeyChooser,
 }

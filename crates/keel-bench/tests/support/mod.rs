@@ -102,6 +102,7 @@ async fn answer(
             .map(str::to_owned)
     };
     let (method_header, name_header) = (header("mcp-method"), header("mcp-name"));
+    let region_header = header("mcp-param-region");
     let body = req.into_body().collect().await.unwrap().to_bytes();
     let msg: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let id = msg["id"].clone();
@@ -133,14 +134,20 @@ async fn answer(
             .status(202)
             .body(Full::new(Bytes::new()))
             .unwrap(),
-        "tools/list" => ok(
-            json!({"tools": [{"name": "echo", "inputSchema": {"type": "object",
-            "properties": {"text": {"type": "string"}}, "required": ["text"]}}]}),
-        ),
+        "tools/list" => ok(json!({"tools": [
+            {"name": "echo", "inputSchema": {"type": "object",
+                "properties": {"text": {"type": "string"}}, "required": ["text"]}},
+            {"name": "geo", "inputSchema": {"type": "object", "properties": {"region":
+                {"type": "string", "x-mcp-header": "Region"}}, "required": ["region"]}}]})),
         "tools/call" => {
             if modern
                 && (method_header.as_deref() != Some("tools/call")
                     || name_header.as_deref() != msg["params"]["name"].as_str())
+            {
+                seen.bad_headers.fetch_add(1, Ordering::Relaxed);
+            }
+            if msg["params"]["name"] == "geo"
+                && region_header.as_deref() != msg["params"]["arguments"]["region"].as_str()
             {
                 seen.bad_headers.fetch_add(1, Ordering::Relaxed);
             }
