@@ -239,6 +239,9 @@ impl Workload {
     }
 }
 
+/// `Mcp-Param-*` headers of a request kind: each header and its value's template.
+type Mirrored = Vec<(HeaderName, Template)>;
+
 enum ParamsError {
     Invalid(String),
     Workload(WorkloadError),
@@ -249,7 +252,7 @@ enum ParamsError {
 fn params_of(
     spec: &RequestSpec,
     tools: Option<&[ToolInfo]>,
-) -> Result<(Value, Option<String>, Vec<(HeaderName, Template)>), ParamsError> {
+) -> Result<(Value, Option<String>, Mirrored), ParamsError> {
     let args_object = |args: &Option<Value>| -> Result<Option<Value>, ParamsError> {
         match args {
             None => Ok(None),
@@ -360,8 +363,8 @@ pub(crate) struct Entry {
     /// The `Mcp-Name` header when it does not depend on the key.
     pub(crate) fixed_name: Option<HeaderValue>,
     pub(crate) name: Option<Template>,
-    /// `Mcp-Param-*` headers (2026-07-28 over HTTP): each header and its value's template.
-    pub(crate) param_headers: Vec<(HeaderName, Template)>,
+    /// `Mcp-Param-*` headers (2026-07-28 over HTTP).
+    pub(crate) param_headers: Mirrored,
     pub(crate) params: Template,
     pub(crate) keys: KeyChooser,
 }
