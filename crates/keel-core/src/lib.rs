@@ -10,6 +10,7 @@ mod content;
 mod context;
 mod dispatch;
 mod error;
+mod principal;
 mod prompt;
 mod registry;
 mod request_state;
@@ -27,6 +28,7 @@ pub use dispatch::{
     ServerInfo, check_modern_meta,
 };
 pub use error::{Rejection, ToolError};
+pub use principal::Principal;
 pub use prompt::{Prompt, PromptArgument, PromptBuilder, PromptHandler};
 pub use registry::{Registry, RegistryBuilder, RegistryError, ToolEntry};
 pub use request_state::{RequestStateCodec, StateError, StateKey};
