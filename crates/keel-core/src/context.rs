@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Session, ToolError};
+use crate::{Principal, Session, ToolError};
 
 /// A message a request sends before its final response (on its SSE stream or stdout).
 #[derive(Debug)]
@@ -171,6 +171,7 @@ pub(crate) struct ContextInner {
     pub(crate) caps: ClientCaps,
     pub(crate) related_task: Option<String>,
     pub(crate) changes: Option<tokio::sync::broadcast::Sender<ListChange>>,
+    pub(crate) principal: Principal,
 }
 
 /// A request's context, handed to every tool, resource and prompt handler. Cheap to clone.
@@ -180,8 +181,14 @@ pub struct Context {
 }
 
 impl Context {
-    /// A context for calling handlers outside a client request (tests, warm-up).
+    /// A context for calling handlers outside a client request (tests, warm-up); the
+    /// principal is anonymous.
     pub fn detached() -> Self {
+        Self::detached_as(Principal::anonymous())
+    }
+
+    /// A detached context acting for `principal` (tests of layers that key on it).
+    pub fn detached_as(principal: Principal) -> Self {
         Self {
             inner: Arc::new(ContextInner {
                 request_id: RequestId::Number(0),
@@ -194,6 +201,7 @@ impl Context {
                 caps: ClientCaps::default(),
                 related_task: None,
                 changes: None,
+                principal,
             }),
         }
     }
@@ -209,6 +217,12 @@ impl Context {
     /// The JSON-RPC id of the request.
     pub fn request_id(&self) -> &RequestId {
         &self.inner.request_id
+    }
+
+    /// Who the request acts for: anonymous over HTTP without authentication, the local OS
+    /// user over stdio.
+    pub fn principal(&self) -> &Principal {
+        &self.inner.principal
     }
 
     /// The protocol revision of the request.

@@ -15,7 +15,7 @@ use keel_protocol::{ProtocolVersion, RequestId, RpcError};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{ClientCaps, LogLevel, Outbound};
+use crate::{ClientCaps, LogLevel, Outbound, Principal};
 
 /// A session id: 128 random bits, written as 32 lowercase hex digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -76,6 +76,7 @@ pub struct Session {
     id: SessionId,
     version: ProtocolVersion,
     caps: ClientCaps,
+    principal: Principal,
     log_level: AtomicU8,
     last_seen: AtomicU64,
     initialized: AtomicBool,
@@ -94,12 +95,14 @@ impl Session {
     pub(crate) fn new(
         version: ProtocolVersion,
         caps: ClientCaps,
+        principal: Principal,
         requests: Arc<ClientRequests>,
     ) -> Self {
         Self {
             id: SessionId::random(),
             version,
             caps,
+            principal,
             log_level: AtomicU8::new(NO_LEVEL),
             last_seen: AtomicU64::new(now_secs()),
             initialized: AtomicBool::new(false),
@@ -117,6 +120,17 @@ impl Session {
     /// The negotiated protocol revision.
     pub fn version(&self) -> ProtocolVersion {
         self.version
+    }
+
+    /// The principal that created the session.
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    /// Whether `principal` may use the session: only the one that created it. Transports
+    /// answer anyone else as they answer an unknown session id, so ids reveal nothing.
+    pub fn belongs_to(&self, principal: &Principal) -> bool {
+        self.principal == *principal
     }
 
     /// Capabilities the client declared at `initialize`.
@@ -324,11 +338,38 @@ mod tests {
     use super::*;
 
     fn session() -> Arc<Session> {
+        session_of(Principal::anonymous())
+    }
+
+    fn session_of(principal: Principal) -> Arc<Session> {
         Arc::new(Session::new(
             ProtocolVersion::V2025_11_25,
             ClientCaps::default(),
+            principal,
             Arc::new(ClientRequests::default()),
         ))
+    }
+
+    #[test]
+    fn a_session_belongs_to_the_principal_that_created_it() {
+        let alice = Principal::authenticated("alice", "https://issuer.example", ["read"]);
+        let s = session_of(alice.clone());
+        assert_eq!(s.principal(), &alice);
+        assert!(s.belongs_to(&alice));
+        // A refreshed token with other scopes is still alice.
+        assert!(s.belongs_to(&Principal::authenticated(
+            "alice",
+            "https://issuer.example",
+            ["write"]
+        )));
+        assert!(!s.belongs_to(&Principal::authenticated(
+            "bob",
+            "https://issuer.example",
+            ["read"]
+        )));
+        assert!(!s.belongs_to(&Principal::anonymous()));
+        assert!(!s.belongs_to(&Principal::local("alice")));
+        assert!(session().belongs_to(&Principal::anonymous()));
     }
 
     #[test]

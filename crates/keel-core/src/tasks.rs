@@ -14,6 +14,8 @@ use serde_json::{Map, Value, json};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
+use crate::Principal;
+
 /// Where a task stands.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum TaskStatus {
@@ -44,6 +46,8 @@ struct TaskState {
 #[derive(Debug)]
 pub struct Task {
     id: String,
+    /// Who created it: nobody else may see, feed or cancel it.
+    owner: Principal,
     created_ms: u64,
     cancel: CancellationToken,
     state: Mutex<TaskState>,
@@ -86,6 +90,11 @@ impl Task {
     /// The task id.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The principal that created the task.
+    pub fn owner(&self) -> &Principal {
+        &self.owner
     }
 
     pub(crate) fn cancel_token(&self) -> CancellationToken {
@@ -208,14 +217,15 @@ impl TaskStore {
         self.ttl
     }
 
-    /// A new task, not yet visible to `tasks/get`.
-    pub(crate) fn prepare(&self, cancel: CancellationToken) -> Arc<Task> {
+    /// A new task of `owner`, not yet visible to `tasks/get`.
+    pub(crate) fn prepare(&self, cancel: CancellationToken, owner: Principal) -> Arc<Task> {
         let mut b = [0u8; 12];
         let _ = getrandom::fill(&mut b);
         let id: String = b.iter().map(|x| format!("{x:02x}")).collect();
         let now = now_ms();
         Arc::new(Task {
             id: format!("task-{id}"),
+            owner,
             created_ms: now,
             cancel,
             state: Mutex::new(TaskState {
@@ -235,27 +245,38 @@ impl TaskStore {
         self.tasks.insert(task.id.clone(), task);
     }
 
-    fn find(&self, id: &str) -> Result<Arc<Task>, RpcError> {
+    /// The task `id` of `principal`; another principal's task is unknown to it.
+    fn find(&self, id: &str, principal: &Principal) -> Result<Arc<Task>, RpcError> {
         self.tasks
             .get(id)
+            .filter(|t| t.owner == *principal)
             .map(|t| Arc::clone(&t))
             .ok_or_else(|| RpcError::invalid_params(format!("Unknown task: {id}")))
     }
 
     /// `tasks/get`.
-    pub(crate) fn get(&self, id: &str) -> Result<Map<String, Value>, RpcError> {
-        Ok(self.find(id)?.detailed(self.ttl))
+    pub(crate) fn get(
+        &self,
+        id: &str,
+        principal: &Principal,
+    ) -> Result<Map<String, Value>, RpcError> {
+        Ok(self.find(id, principal)?.detailed(self.ttl))
     }
 
     /// `tasks/update`: answers for pending input; unknown keys are ignored.
-    pub(crate) fn update(&self, id: &str, responses: &Map<String, Value>) -> Result<(), RpcError> {
-        self.find(id)?.deliver(responses);
+    pub(crate) fn update(
+        &self,
+        id: &str,
+        principal: &Principal,
+        responses: &Map<String, Value>,
+    ) -> Result<(), RpcError> {
+        self.find(id, principal)?.deliver(responses);
         Ok(())
     }
 
     /// `tasks/cancel`: idempotent on finished tasks.
-    pub(crate) fn cancel(&self, id: &str) -> Result<(), RpcError> {
-        self.find(id)?.cancel();
+    pub(crate) fn cancel(&self, id: &str, principal: &Principal) -> Result<(), RpcError> {
+        self.find(id, principal)?.cancel();
         Ok(())
     }
 
@@ -283,24 +304,52 @@ mod tests {
     #[test]
     fn lifecycle_input_and_cancel() {
         let store = TaskStore::new(Duration::from_secs(60));
-        let t = store.prepare(CancellationToken::new());
+        let me = Principal::anonymous();
+        let t = store.prepare(CancellationToken::new(), me.clone());
         store.publish(Arc::clone(&t));
-        assert_eq!(store.get(t.id()).unwrap()["status"], "working");
+        assert_eq!(store.get(t.id(), &me).unwrap()["status"], "working");
         let mut rx = t.await_input("q", json!({"method":"elicitation/create","params":{}}));
-        let d = store.get(t.id()).unwrap();
+        let d = store.get(t.id(), &me).unwrap();
         assert_eq!(d["status"], "input_required");
         assert!(d["inputRequests"]["q"].is_object());
         let mut answers = Map::new();
         answers.insert("q".into(), json!({"action":"accept"}));
         answers.insert("unknown".into(), json!({}));
-        store.update(t.id(), &answers).unwrap();
+        store.update(t.id(), &me, &answers).unwrap();
         assert_eq!(rx.try_recv().unwrap()["action"], "accept");
-        assert_eq!(store.get(t.id()).unwrap()["status"], "working");
-        store.cancel(t.id()).unwrap();
-        assert_eq!(store.get(t.id()).unwrap()["status"], "cancelled");
+        assert_eq!(store.get(t.id(), &me).unwrap()["status"], "working");
+        store.cancel(t.id(), &me).unwrap();
+        assert_eq!(store.get(t.id(), &me).unwrap()["status"], "cancelled");
         t.finish(TaskStatus::Completed(Map::new()));
-        assert_eq!(store.get(t.id()).unwrap()["status"], "cancelled");
-        store.cancel(t.id()).unwrap();
-        assert!(store.get("nope").is_err());
+        assert_eq!(store.get(t.id(), &me).unwrap()["status"], "cancelled");
+        store.cancel(t.id(), &me).unwrap();
+        assert!(store.get("nope", &me).is_err());
+    }
+
+    #[test]
+    fn another_principals_task_is_unknown() {
+        let store = TaskStore::new(Duration::from_secs(60));
+        let alice = Principal::authenticated("alice", "iss", ["tasks"]);
+        let bob = Principal::authenticated("bob", "iss", ["tasks"]);
+        let t = store.prepare(CancellationToken::new(), alice.clone());
+        store.publish(Arc::clone(&t));
+        let mut rx = t.await_input("q", json!({"method":"elicitation/create","params":{}}));
+        let unknown = store.get("task-nope", &bob).unwrap_err();
+        for other in [bob, Principal::anonymous(), Principal::local("alice")] {
+            let e = store.get(t.id(), &other).unwrap_err();
+            assert_eq!(e.code, unknown.code);
+            assert_eq!(e.message, unknown.message.replace("task-nope", t.id()));
+            let mut answers = Map::new();
+            answers.insert("q".into(), json!({"action":"accept"}));
+            assert!(store.update(t.id(), &other, &answers).is_err());
+            assert!(store.cancel(t.id(), &other).is_err());
+        }
+        // Nothing another principal sent reached the task.
+        assert!(rx.try_recv().is_err());
+        assert_eq!(
+            store.get(t.id(), &alice).unwrap()["status"],
+            "input_required"
+        );
+        assert_eq!(t.owner(), &alice);
     }
 }

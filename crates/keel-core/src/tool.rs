@@ -193,6 +193,13 @@ pub struct ToolCall {
     pub context: Context,
 }
 
+impl ToolCall {
+    /// Who the call acts for, for layers that key on it (caches, rate limits, audit).
+    pub fn principal(&self) -> &crate::Principal {
+        self.context.principal()
+    }
+}
+
 /// The service stack every tool call goes through: layers wrap the innermost service that
 /// validates arguments and runs the handler.
 pub type ToolService = BoxCloneSyncService<ToolCall, CallToolResult, ToolError>;

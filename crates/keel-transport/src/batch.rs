@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use keel_core::{Dispatcher, Incoming, RequestEnv, Session};
+use keel_core::{Dispatcher, Incoming, Principal, RequestEnv, Session};
 use keel_protocol::{Message, ProtocolVersion, RpcError, encode_error, methods};
 use serde_json::{Value, value::RawValue};
 use tokio_util::sync::CancellationToken;
@@ -24,12 +24,14 @@ pub(crate) fn refused(version: ProtocolVersion) -> RpcError {
 /// when the batch held no request (only notifications and responses).
 ///
 /// Members run without a stream of their own: progress and log notifications are not sent,
-/// and a tool that asks the client for input gets a clear error.
+/// and a tool that asks the client for input gets a clear error. Every member acts for
+/// `principal`.
 pub(crate) async fn run(
     dispatcher: &Arc<Dispatcher>,
     items: Vec<&RawValue>,
     version: ProtocolVersion,
     session: Option<&Arc<Session>>,
+    principal: &Principal,
 ) -> Option<Vec<u8>> {
     let mut answers: Vec<Vec<u8>> = Vec::new();
     let mut calls = Vec::new();
@@ -63,6 +65,7 @@ pub(crate) async fn run(
             cancel: CancellationToken::new(),
             sessions_enabled: false,
             cancellable_by_notification: session.is_some(),
+            principal: principal.clone(),
         };
         calls.push(dispatcher.handle(req, env));
     }

@@ -4,7 +4,9 @@ mod line;
 
 use std::sync::Arc;
 
-use keel_core::{ClientCaps, Dispatcher, Incoming, Outbound, ParsedRequest, RequestEnv, Session};
+use keel_core::{
+    ClientCaps, Dispatcher, Incoming, Outbound, ParsedRequest, Principal, RequestEnv, Session,
+};
 use keel_protocol::{Era, ProtocolVersion, RpcError, encode_error, meta, methods};
 use serde_json::Value;
 use tokio::{
@@ -23,6 +25,7 @@ const MAX_LINE: usize = 16 * 1024 * 1024;
 /// the reader closes (in-flight requests are cancelled: nobody is left to answer), the
 /// dispatcher's [`keel_core::Shutdown`] drains (reading stops; requests in flight are
 /// answered until it stops), or `shutdown` fires (in-flight requests are cancelled).
+/// Every request acts for the local OS user ([`Principal::local_user`]).
 pub async fn serve_stdio<R, W>(
     dispatcher: Arc<Dispatcher>,
     input: R,
@@ -43,6 +46,9 @@ where
             }
         }
     });
+    // The client at the other end of our stdin runs as our user (it started us, or a
+    // process of that user did): every request acts for it.
+    let principal = Principal::local_user();
     let mut reader = LineReader::new(BufReader::new(input), MAX_LINE);
     let mut session: Option<Arc<Session>> = None;
     let requests = CancellationToken::new();
@@ -80,7 +86,10 @@ where
                 Ok(_) if !crate::batch::allowed(version) => {
                     Some(encode_error(None, &crate::batch::refused(version)))
                 }
-                Ok(items) => crate::batch::run(&dispatcher, items, version, session.as_ref()).await,
+                Ok(items) => {
+                    crate::batch::run(&dispatcher, items, version, session.as_ref(), &principal)
+                        .await
+                }
             };
             if let Some(b) = reply {
                 let _ = out_tx.send(b);
@@ -126,6 +135,7 @@ where
             cancel: requests.child_token(),
             sessions_enabled: false,
             cancellable_by_notification: true,
+            principal: principal.clone(),
         };
         let forward = out_tx.clone();
         let related = tokio::spawn(async move {
@@ -147,7 +157,7 @@ where
             if reply.error.is_none()
                 && let Some(v) = requested
             {
-                let s = dispatcher.new_session(v, caps);
+                let s = dispatcher.new_session(v, caps, principal.clone());
                 // A second initialize replaces the session and its forwarder.
                 forwarding.cancel();
                 forwarding = requests.child_token();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use keel_builtins::{Builtins, BuiltinsConfig, DatabaseEntry, builtins};
 use keel_core::{
-    DispatchSettings, Dispatcher, MemorySessionStore, Outbound, ParsedRequest, Registry,
+    DispatchSettings, Dispatcher, MemorySessionStore, Outbound, ParsedRequest, Principal, Registry,
     RequestEnv, RequestStateCodec, ServerInfo, StateKey,
 };
 use keel_protocol::{Message, ProtocolVersion, meta};
@@ -100,6 +100,7 @@ impl Harness {
             cancel,
             sessions_enabled: false,
             cancellable_by_notification: false,
+            principal: Principal::anonymous(),
         }
     }
 

@@ -77,7 +77,7 @@ impl Dispatcher {
         };
         if as_task {
             let cancel = tokio_util::sync::CancellationToken::new();
-            let task = self.tasks.prepare(cancel.clone());
+            let task = self.tasks.prepare(cancel.clone(), env.principal.clone());
             let input = InputSource::Task {
                 task: Arc::clone(&task),
                 inline: answers.clone(),

@@ -132,6 +132,7 @@ impl Dispatcher {
                 caps,
                 related_task: None,
                 changes: Some(self.changes.clone()),
+                principal: env.principal.clone(),
             }),
         }
     }

@@ -23,7 +23,7 @@ pub use request::{Incoming, Opening, ParsedRequest};
 pub use request_meta::RequestMeta;
 
 use crate::{
-    ClientCaps, LogLevel, Outbound, Registry, RequestStateCodec, Session, SessionStore,
+    ClientCaps, LogLevel, Outbound, Principal, Registry, RequestStateCodec, Session, SessionStore,
     ToolService, session::ClientRequests,
 };
 
@@ -52,6 +52,9 @@ pub struct RequestEnv {
     pub sessions_enabled: bool,
     /// Whether `notifications/cancelled` can name this request (stdio, legacy sessions).
     pub cancellable_by_notification: bool,
+    /// Who the request acts for; tools see it as [`crate::Context::principal`], sessions
+    /// and tasks it creates belong to it.
+    pub principal: Principal,
 }
 
 /// What the dispatcher answers.
@@ -171,11 +174,18 @@ impl Dispatcher {
         &self.sessions
     }
 
-    /// Creates a session outside `initialize` (stdio keeps one per process).
-    pub fn new_session(&self, version: ProtocolVersion, caps: ClientCaps) -> Arc<Session> {
+    /// Creates a session outside `initialize` (stdio keeps one per process), owned by
+    /// `principal`.
+    pub fn new_session(
+        &self,
+        version: ProtocolVersion,
+        caps: ClientCaps,
+        principal: Principal,
+    ) -> Arc<Session> {
         Arc::new(Session::new(
             version,
             caps,
+            principal,
             Arc::clone(&self.client_requests),
         ))
     }

@@ -51,7 +51,7 @@ impl Dispatcher {
             result["instructions"] = json!(i);
         }
         let created = if env.sessions_enabled {
-            let session = self.new_session(version, caps);
+            let session = self.new_session(version, caps, env.principal.clone());
             self.sessions.insert(Arc::clone(&session)).await;
             Some(session)
         } else {

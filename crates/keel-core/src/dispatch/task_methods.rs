@@ -20,8 +20,9 @@ impl Dispatcher {
             return Err(tasks_capability_missing());
         }
         let id = req.required_str("taskId")?;
+        let principal = &env.principal;
         match req.method.as_str() {
-            methods::TASKS_GET => self.tasks.get(id),
+            methods::TASKS_GET => self.tasks.get(id, principal),
             methods::TASKS_UPDATE => {
                 let responses = match req.params.get("inputResponses") {
                     None | Some(Value::Null) => Map::new(),
@@ -30,9 +31,11 @@ impl Dispatcher {
                         return Err(RpcError::invalid_params("inputResponses must be an object"));
                     }
                 };
-                self.tasks.update(id, &responses).map(|()| Map::new())
+                self.tasks
+                    .update(id, principal, &responses)
+                    .map(|()| Map::new())
             }
-            _ => self.tasks.cancel(id).map(|()| Map::new()),
+            _ => self.tasks.cancel(id, principal).map(|()| Map::new()),
         }
     }
 }

@@ -1,16 +1,16 @@
 //! The MCP endpoint: POST carries messages, GET opens a legacy session stream, DELETE ends a
-//! legacy session.
+//! legacy session (`session.rs`).
 
 use std::sync::Arc;
 
 use axum::{
     body::Body,
     extract::{Request, State},
-    response::{IntoResponse, Response},
+    response::Response,
 };
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header, header::AsHeaderName};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header, header::AsHeaderName};
 use http_body_util::{BodyExt, Limited};
-use keel_core::{Incoming, ListChange, Outbound, ParsedRequest, RequestEnv, Session, SessionId};
+use keel_core::{Incoming, Outbound, ParsedRequest, Principal, RequestEnv, Session};
 use keel_protocol::{Era, Message, ProtocolVersion, RpcError, meta, methods};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -20,6 +20,7 @@ use super::{
     modern::{self, VERSION_HEADER},
     response::{self, ReplyFuture, SESSION_HEADER, SseBody},
     resume,
+    session::{self, lookup},
 };
 
 pub(crate) async fn endpoint(State(app): State<Arc<AppState>>, request: Request) -> Response {
@@ -31,10 +32,16 @@ pub(crate) async fn endpoint(State(app): State<Arc<AppState>>, request: Request)
             &RpcError::invalid_request("Host or Origin not allowed"),
         );
     }
+    // An authentication layer on the router names the principal; without one, nobody.
+    let principal = parts
+        .extensions
+        .get::<Principal>()
+        .cloned()
+        .unwrap_or_default();
     match parts.method {
-        Method::POST => post(&app, &parts.headers, body).await,
-        Method::GET => get(&app, &parts.headers).await,
-        Method::DELETE => delete(&app, &parts.headers).await,
+        Method::POST => post(&app, &parts.headers, body, principal).await,
+        Method::GET => session::get(&app, &parts.headers, &principal).await,
+        Method::DELETE => session::delete(&app, &parts.headers, &principal).await,
         _ => {
             let mut r = response::rpc_error(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -48,9 +55,7 @@ pub(crate) async fn endpoint(State(app): State<Arc<AppState>>, request: Request)
     }
 }
 
-static LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
-
-fn header_str(headers: &HeaderMap, name: impl AsHeaderName) -> Option<&str> {
+pub(super) fn header_str(headers: &HeaderMap, name: impl AsHeaderName) -> Option<&str> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -61,7 +66,7 @@ fn is_legacy_version(v: &str) -> bool {
     ProtocolVersion::parse(v).is_some_and(|p| p.era() == Era::Legacy)
 }
 
-async fn post(app: &AppState, headers: &HeaderMap, body: Body) -> Response {
+async fn post(app: &AppState, headers: &HeaderMap, body: Body, principal: Principal) -> Response {
     let content_type = header_str(headers, header::CONTENT_TYPE).unwrap_or("");
     if !content_type
         .as_bytes()
@@ -134,11 +139,13 @@ async fn post(app: &AppState, headers: &HeaderMap, body: Body) -> Response {
         }
     };
     if let Some(items) = keel_protocol::batch_items(&bytes) {
-        return batch(app, headers, items).await;
+        return batch(app, headers, items, &principal).await;
     }
     let req = match Incoming::decode(&bytes) {
         Incoming::Request(r) => r,
-        Incoming::Response(message) => return client_response(app, headers, &message).await,
+        Incoming::Response(message) => {
+            return client_response(app, headers, &message, &principal).await;
+        }
         Incoming::Invalid { id, error, .. } => {
             return response::rpc_error(StatusCode::BAD_REQUEST, id.as_ref(), &error);
         }
@@ -152,13 +159,18 @@ async fn post(app: &AppState, headers: &HeaderMap, body: Body) -> Response {
         None => body_modern && req.method != methods::INITIALIZE,
     };
     if modern {
-        serve_modern(app, headers, req).await
+        serve_modern(app, headers, req, principal).await
     } else {
-        serve_legacy(app, headers, header_version, req).await
+        serve_legacy(app, headers, header_version, req, principal).await
     }
 }
 
-async fn serve_modern(app: &AppState, headers: &HeaderMap, req: ParsedRequest) -> Response {
+async fn serve_modern(
+    app: &AppState,
+    headers: &HeaderMap,
+    req: ParsedRequest,
+    principal: Principal,
+) -> Response {
     if req.id.is_none() {
         // No client notification exists in this revision over HTTP; accept and ignore.
         return response::accepted();
@@ -174,6 +186,7 @@ async fn serve_modern(app: &AppState, headers: &HeaderMap, req: ParsedRequest) -
         cancel,
         sessions_enabled: false,
         cancellable_by_notification: false,
+        principal,
     };
     run(app, req, env, true, None).await
 }
@@ -183,10 +196,11 @@ async fn serve_legacy(
     headers: &HeaderMap,
     header_version: Option<&str>,
     req: ParsedRequest,
+    principal: Principal,
 ) -> Response {
     let session_id = header_str(headers, &SESSION_HEADER);
     let session = match session_id {
-        Some(raw) => match lookup(app, raw).await {
+        Some(raw) => match lookup(app, raw, &principal).await {
             Some(s) => Some(s),
             None => {
                 return response::rpc_error(
@@ -218,6 +232,7 @@ async fn serve_legacy(
             cancel: CancellationToken::new(),
             sessions_enabled: false,
             cancellable_by_notification: true,
+            principal,
         };
         app.dispatcher.handle(req, env).await;
         return response::accepted();
@@ -236,13 +251,9 @@ async fn serve_legacy(
         cancel,
         sessions_enabled: true,
         cancellable_by_notification: cancellable,
+        principal,
     };
     run(app, req, env, false, resumable).await
-}
-
-async fn lookup(app: &AppState, raw: &str) -> Option<Arc<Session>> {
-    let id = SessionId::parse(raw)?;
-    app.dispatcher.sessions().get(id).await
 }
 
 /// A legacy request of a session: its stream, once it has one, can be resumed.
@@ -331,7 +342,12 @@ fn finish(reply: keel_core::Reply, modern: bool, guard: tokio_util::sync::DropGu
     r
 }
 
-async fn client_response(app: &AppState, headers: &HeaderMap, message: &Message<'_>) -> Response {
+async fn client_response(
+    app: &AppState,
+    headers: &HeaderMap,
+    message: &Message<'_>,
+    principal: &Principal,
+) -> Response {
     let Some(session) = header_str(headers, &SESSION_HEADER) else {
         return response::rpc_error(
             StatusCode::BAD_REQUEST,
@@ -339,12 +355,8 @@ async fn client_response(app: &AppState, headers: &HeaderMap, message: &Message<
             &RpcError::invalid_request("a response needs Mcp-Session-Id"),
         );
     };
-    let Some(session) = lookup(app, session).await else {
-        return response::rpc_error(
-            StatusCode::NOT_FOUND,
-            None,
-            &RpcError::invalid_request("Session not found"),
-        );
+    let Some(session) = lookup(app, session, principal).await else {
+        return session::not_found();
     };
     crate::batch::deliver(&app.dispatcher, Some(&session), message);
     response::accepted()
@@ -355,21 +367,16 @@ async fn batch(
     app: &AppState,
     headers: &HeaderMap,
     items: Result<Vec<&serde_json::value::RawValue>, keel_protocol::DecodeError>,
+    principal: &Principal,
 ) -> Response {
     let items = match items {
         Ok(i) => i,
         Err(e) => return response::rpc_error(StatusCode::BAD_REQUEST, None, &e.to_rpc_error()),
     };
     let session = match header_str(headers, &SESSION_HEADER) {
-        Some(raw) => match lookup(app, raw).await {
+        Some(raw) => match lookup(app, raw, principal).await {
             Some(s) => Some(s),
-            None => {
-                return response::rpc_error(
-                    StatusCode::NOT_FOUND,
-                    None,
-                    &RpcError::invalid_request("Session not found"),
-                );
-            }
+            None => return session::not_found(),
         },
         None => None,
     };
@@ -401,99 +408,8 @@ async fn batch(
             &RpcError::invalid_request("Mcp-Session-Id header is required"),
         );
     }
-    match crate::batch::run(&app.dispatcher, items, version, session.as_ref()).await {
+    match crate::batch::run(&app.dispatcher, items, version, session.as_ref(), principal).await {
         Some(body) => response::json(StatusCode::OK, body),
         None => response::accepted(),
-    }
-}
-
-async fn get(app: &AppState, headers: &HeaderMap) -> Response {
-    let Some(raw) = header_str(headers, &SESSION_HEADER) else {
-        return response::rpc_error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            None,
-            &RpcError::invalid_request(
-                "GET needs a legacy session; 2026-07-28 clients use subscriptions/listen",
-            ),
-        );
-    };
-    let Some(session) = lookup(app, raw).await else {
-        return response::rpc_error(
-            StatusCode::NOT_FOUND,
-            None,
-            &RpcError::invalid_request("Session not found"),
-        );
-    };
-    if let Some(last) = header_str(headers, &LAST_EVENT_ID) {
-        match app.streams.find(session.id().0, last) {
-            Some((log, from)) => {
-                return response::sse(resume::read(Arc::clone(&app.streams), log, from));
-            }
-            // Expired or never ours: the GET still opens the session's standalone stream.
-            None => tracing::debug!(last_event_id = last, "no stream to resume"),
-        }
-    }
-    let (tx, rx) = mpsc::unbounded_channel();
-    if !session.attach_stream(tx.clone()) {
-        return response::rpc_error(
-            StatusCode::CONFLICT,
-            None,
-            &RpcError::invalid_request("this session already has an open stream"),
-        );
-    }
-    let shutdown = app.dispatcher.shutdown();
-    shutdown.spawn_until_drain(forward_changes(
-        app.dispatcher.subscribe_changes(),
-        session,
-        tx,
-    ));
-    response::session_stream(rx, app.settings.keep_alive, shutdown.draining_token())
-}
-
-/// Pushes list changes and subscribed resource updates to one standalone stream of a
-/// legacy session, and ends with that stream: it sends to the stream it was started for,
-/// never to a later one the session reconnected with, and stops as soon as that stream's
-/// receiver is gone.
-async fn forward_changes(
-    mut changes: tokio::sync::broadcast::Receiver<ListChange>,
-    session: Arc<Session>,
-    stream: mpsc::UnboundedSender<Outbound>,
-) {
-    use tokio::sync::broadcast::error::RecvError;
-    loop {
-        let change = tokio::select! {
-            () = stream.closed() => return,
-            change = changes.recv() => match change {
-                Ok(c) => c,
-                Err(RecvError::Lagged(_)) => continue,
-                Err(RecvError::Closed) => return,
-            },
-        };
-        if let Some(bytes) = session.notification_for(&change)
-            && stream.send(Outbound::Notification(bytes)).is_err()
-        {
-            return;
-        }
-    }
-}
-
-async fn delete(app: &AppState, headers: &HeaderMap) -> Response {
-    let Some(raw) = header_str(headers, &SESSION_HEADER) else {
-        return response::rpc_error(
-            StatusCode::BAD_REQUEST,
-            None,
-            &RpcError::invalid_request("Mcp-Session-Id header is required"),
-        );
-    };
-    match SessionId::parse(raw) {
-        Some(id) if app.dispatcher.sessions().remove(id).await => {
-            app.streams.end_session(id.0);
-            StatusCode::NO_CONTENT.into_response()
-        }
-        _ => response::rpc_error(
-            StatusCode::NOT_FOUND,
-            None,
-            &RpcError::invalid_request("Session not found"),
-        ),
     }
 }

@@ -7,6 +7,7 @@ mod modern;
 mod response;
 mod resume;
 mod serve;
+mod session;
 
 use std::{sync::Arc, time::Duration};
 
@@ -65,6 +66,11 @@ pub(crate) struct AppState {
 
 /// The MCP endpoint as an axum router serving `path`. Its streams and detached tasks follow
 /// the dispatcher's [`keel_core::Shutdown`].
+///
+/// A request acts for the [`keel_core::Principal`] found in its extensions, where an
+/// authentication layer on the router puts it; without one it is anonymous. A legacy
+/// session answers only the principal that created it: to anyone else its id is unknown
+/// (404).
 pub fn router(dispatcher: Arc<Dispatcher>, settings: HttpSettings, path: &str) -> Router {
     let streams = Arc::new(resume::Streams::new(
         settings.resume,
