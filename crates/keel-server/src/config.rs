@@ -40,6 +40,8 @@ pub struct Config {
     pub instructions: Option<String>,
     /// The built-in tools (`analyze`, `query`, `embed`, `similarity`, `classify`).
     pub builtins: keel_builtins::BuiltinsConfig,
+    /// Admission per workload class.
+    pub admission: crate::AdmissionConfig,
 }
 
 impl Default for Config {
@@ -50,6 +52,7 @@ impl Default for Config {
             shutdown: ShutdownConfig::default(),
             state_key: None,
             builtins: keel_builtins::BuiltinsConfig::default(),
+            admission: crate::AdmissionConfig::default(),
             instructions: Some("Keel MCP server. Call tools/list to see what it offers.".into()),
         }
     }
@@ -270,7 +273,7 @@ impl Config {
                 "sessions.idle_timeout_secs must be positive".into(),
             ));
         }
-        Ok(())
+        self.admission.validate()
     }
 }
 

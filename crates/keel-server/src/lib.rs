@@ -5,12 +5,14 @@
 //! small typed parameters.
 #![forbid(unsafe_code)]
 
+mod admission;
 pub mod cli;
 mod config;
 mod echo;
 mod model;
 mod serve;
 
+pub use admission::{AdmissionConfig, ClassConfig};
 pub use config::{Config, ConfigError, HttpConfig, SessionsConfig, ShutdownConfig};
 pub use echo::{EchoArgs, echo_tool};
 pub use serve::{Extras, Readiness, Server, build_dispatcher, serve_http, serve_stdio};

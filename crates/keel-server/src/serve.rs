@@ -59,8 +59,8 @@ pub type Readiness = Arc<dyn Fn() -> (bool, Vec<String>) + Send + Sync>;
 
 /// The default tool stack, outermost first: metrics (sees rejections and queueing time),
 /// admission per workload class, then schema validation and the handler.
-fn tool_stack(registry: &Registry) -> (ToolService, Metrics) {
-    let admission = AdmissionLayer::new(&AdmissionLimits::default());
+fn tool_stack(registry: &Registry, limits: &AdmissionLimits) -> (ToolService, Metrics) {
+    let admission = AdmissionLayer::new(limits);
     let metrics = Metrics::for_registry(registry).with_admission(admission.state().clone());
     let stack = ServiceBuilder::new()
         .layer(metrics.layer())
@@ -72,7 +72,7 @@ fn tool_stack(registry: &Registry) -> (ToolService, Metrics) {
 impl Server {
     /// A server offering `registry`, every tool call going through the default stack.
     pub fn new(config: Config, registry: Registry) -> Self {
-        let (tools, metrics) = tool_stack(&registry);
+        let (tools, metrics) = tool_stack(&registry, &config.admission.limits());
         let dispatcher = build_dispatcher(&config, registry, tools);
         Self {
             config,
