@@ -4,7 +4,7 @@ use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Subcommand, ValueEnum};
 
-/// What `keel bench --help` says after its first line.
+/// What `keel bench --help` says after the options.
 const LONG_ABOUT: &str = "Load-test any MCP server over Streamable HTTP or stdio.
 
 Closed loop by default: -c connections, each sending its next request when the last answer \
@@ -32,7 +32,7 @@ Examples:
 
 /// `keel bench`: load-test an MCP server.
 #[derive(Debug, Args)]
-#[command(args_conflicts_with_subcommands = true, long_about = LONG_ABOUT)]
+#[command(args_conflicts_with_subcommands = true, after_long_help = LONG_ABOUT)]
 pub struct BenchArgs {
     /// `compare`: judge a run against a baseline.
     #[command(subcommand)]

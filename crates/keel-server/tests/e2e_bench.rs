@@ -290,3 +290,35 @@ async fn compare_judges_a_new_run_against_a_baseline() {
     .await;
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[tokio::test]
+async fn help_documents_the_interface_scripts_rely_on() {
+    let out = keel(&["bench", "--help"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    let help = text(&out);
+    for flag in [
+        "--connections",
+        "--duration",
+        "--rate",
+        "--era",
+        "--tool",
+        "--args",
+        "--workload",
+        "--slo",
+        "--json",
+        "--html",
+        "--ndjson",
+        "--find-ceiling",
+        "--churn",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from --help");
+    }
+    for words in [
+        "coordinated omission",
+        "throughput_rps",
+        "latency_us",
+        "exit code",
+    ] {
+        assert!(help.contains(words), "`{words}` missing from --help");
+    }
+}
