@@ -6,7 +6,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bytes::Bytes;
 use http::HeaderValue;
 use tokio_util::sync::CancellationToken;
 
@@ -173,48 +172,40 @@ async fn one_request(
     let mut extra = String::new();
     let mut rounds = 0;
     let mut sent = None;
-    let finish = |outcome, rounds, sent: Option<Instant>| {
-        let answered = Instant::now();
-        Done {
-            outcome,
-            rounds,
-            sent: sent.unwrap_or(answered),
-            answered,
-        }
-    };
     loop {
         let id = shared
             .ids
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         body.clear();
         mcp::render(shared.era, id, entry, key, &extra, body);
-        let request = Bytes::copy_from_slice(body);
-        sent.get_or_insert_with(Instant::now);
+        let started = *sent.get_or_insert_with(Instant::now);
         let exchanged =
-            tokio::time::timeout(shared.timeout, channel.exchange(headers, id, request)).await;
+            tokio::time::timeout(shared.timeout, channel.exchange(headers, id, body)).await;
         let answered = Instant::now();
-        let answer = match exchanged {
-            Ok(Ok(a)) => a,
-            Ok(Err(e)) => return finish(Outcome::Transport(e), rounds, sent),
+        let outcome = match exchanged {
+            Ok(Ok(answer)) => match mcp::classify(&answer) {
+                Classified::Done(outcome) => outcome,
+                Classified::InputRequired(fields) => {
+                    rounds += 1;
+                    if rounds <= MAX_ROUNDS {
+                        extra = fields;
+                        continue;
+                    }
+                    Outcome::Transport(TransportError::Rounds)
+                }
+            },
+            Ok(Err(e)) => Outcome::Transport(e),
             Err(_) => {
                 channel.reset();
-                return finish(Outcome::Transport(TransportError::Timeout), rounds, sent);
+                Outcome::Transport(TransportError::Timeout)
             }
         };
-        match mcp::classify(&answer) {
-            Classified::Done(outcome) => {
-                let mut done = finish(outcome, rounds, sent);
-                done.answered = answered;
-                return done;
-            }
-            Classified::InputRequired(fields) => {
-                rounds += 1;
-                if rounds > MAX_ROUNDS {
-                    return finish(Outcome::Transport(TransportError::Rounds), rounds, sent);
-                }
-                extra = fields;
-            }
-        }
+        return Done {
+            outcome,
+            rounds,
+            sent: started,
+            answered,
+        };
     }
 }
 

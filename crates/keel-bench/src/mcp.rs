@@ -160,25 +160,22 @@ pub(crate) fn classify(answer: &Answer) -> Classified {
 /// The first JSON-RPC response among an SSE body's events (notifications and server
 /// requests before it are skipped).
 fn sse_response(body: &[u8]) -> Option<Envelope<'_>> {
-    let text = std::str::from_utf8(body).ok()?;
-    for event in text.split("\n\n") {
+    sse_data(std::str::from_utf8(body).ok()?)
+        .filter_map(|data| serde_json::from_str::<Envelope<'_>>(data).ok())
+        .find(|e| e.method.is_none())
+}
+
+/// The data of each SSE event that carries one `data:` line (a JSON-RPC message is one line
+/// in every server seen; an event split over several lines is skipped).
+fn sse_data(text: &str) -> impl Iterator<Item = &str> {
+    text.split("\n\n").filter_map(|event| {
         let mut data = event
             .lines()
             .filter_map(|l| l.strip_prefix("data:"))
             .map(|d| d.strip_prefix(' ').unwrap_or(d));
-        // A response is one data line in every server seen; several lines are rejoined.
-        let Some(first) = data.next() else { continue };
-        let rest: Vec<&str> = data.collect();
-        let parsed = if rest.is_empty() {
-            serde_json::from_str::<Envelope<'_>>(first).ok()
-        } else {
-            None
-        };
-        if let Some(e) = parsed.filter(|e| e.method.is_none()) {
-            return Some(e);
-        }
-    }
-    None
+        let first = data.next()?;
+        data.next().is_none().then_some(first)
+    })
 }
 
 /// `inputResponses` answering every input request, and `requestState` echoed.
@@ -236,12 +233,8 @@ pub(crate) fn result_of(answer: &Answer) -> Result<Value, String> {
     }
     let text = std::str::from_utf8(&answer.body).map_err(|_| "the answer is not UTF-8")?;
     let json = if answer.event_stream {
-        text.split("\n\n")
-            .filter_map(|e| {
-                e.lines()
-                    .find_map(|l| l.strip_prefix("data:"))
-                    .and_then(|d| serde_json::from_str::<Value>(d.trim()).ok())
-            })
+        sse_data(text)
+            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
             .find(|v| v.get("method").is_none())
             .ok_or("no JSON-RPC response in the event stream")?
     } else {

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::HeaderValue;
 use serde_json::{Value, json};
 
@@ -71,7 +70,7 @@ impl Session {
         let body = mcp::plain_request(self.era, id, method, params);
         let headers = self.headers(method, None);
         let answer = channel
-            .exchange(&headers, id, Bytes::from(body))
+            .exchange(&headers, id, &body)
             .await
             .map_err(|e| format!("{e:?}"))?;
         mcp::result_of(&answer)
@@ -126,7 +125,7 @@ pub(crate) async fn open_legacy(channel: &mut Channel, id: u64) -> Result<Sessio
         ..RequestHeaders::default()
     };
     let answer = channel
-        .exchange(&headers, id, Bytes::from(body))
+        .exchange(&headers, id, &body)
         .await
         .map_err(|e| BenchError::Handshake(format!("initialize: {e:?}")))?;
     let session_id = answer
@@ -151,7 +150,7 @@ pub(crate) async fn open_legacy(channel: &mut Channel, id: u64) -> Result<Sessio
     channel
         .notify(
             &session.headers("notifications/initialized", None),
-            Bytes::from(initialized),
+            &initialized,
         )
         .await
         .map_err(|e| BenchError::Handshake(format!("notifications/initialized: {e:?}")))?;

@@ -122,7 +122,7 @@ impl Connection {
         &mut self,
         endpoint: &Endpoint,
         headers: &RequestHeaders,
-        body: Bytes,
+        body: &[u8],
     ) -> Result<(Answer, bool), TransportError> {
         self.write.clear();
         let w = &mut self.write;
@@ -159,7 +159,7 @@ impl Connection {
         w.extend_from_slice(b"content-length: ");
         w.extend_from_slice(body.len().to_string().as_bytes());
         w.extend_from_slice(b"\r\n\r\n");
-        w.extend_from_slice(&body);
+        w.extend_from_slice(body);
         self.stream
             .write_all(&self.write)
             .await
@@ -385,30 +385,21 @@ mod tests {
         let endpoint = Arc::new(Endpoint::resolve(&url, &[]).await.unwrap());
         let mut c = Connection::open(&endpoint).await.unwrap();
         let h = RequestHeaders::default();
-        let (a, closing) = c
-            .post(&endpoint, &h, Bytes::from_static(b"{}"))
-            .await
-            .unwrap();
+        let (a, closing) = c.post(&endpoint, &h, b"{}").await.unwrap();
         assert_eq!(
             (a.status, &a.body[..], a.session_id.as_deref(), closing),
             (200, &b"hello"[..], Some("s1"), false)
         );
-        let (a, _) = c
-            .post(&endpoint, &h, Bytes::from_static(b"{}"))
-            .await
-            .unwrap();
+        let (a, _) = c.post(&endpoint, &h, b"{}").await.unwrap();
         assert_eq!(
             (a.status, &a.body[..], a.event_stream),
             (200, &b"abcdefg"[..], true)
         );
-        let (a, closing) = c
-            .post(&endpoint, &h, Bytes::from_static(b"{}"))
-            .await
-            .unwrap();
+        let (a, closing) = c.post(&endpoint, &h, b"{}").await.unwrap();
         assert_eq!((a.status, &a.body[..], closing), (503, &b"no"[..], true));
         // The server is gone: the next request fails as an I/O error, not a hang.
         assert_eq!(
-            c.post(&endpoint, &h, Bytes::from_static(b"{}")).await.err(),
+            c.post(&endpoint, &h, b"{}").await.err(),
             Some(TransportError::Io)
         );
     }
@@ -421,9 +412,7 @@ mod tests {
         .await;
         let endpoint = Arc::new(Endpoint::resolve(&url, &[]).await.unwrap());
         let mut c = Connection::open(&endpoint).await.unwrap();
-        let r = c
-            .post(&endpoint, &RequestHeaders::default(), Bytes::new())
-            .await;
+        let r = c.post(&endpoint, &RequestHeaders::default(), b"").await;
         assert_eq!(r.err(), Some(TransportError::Malformed));
         assert!(
             Endpoint::resolve("https://example.com/mcp", &[])

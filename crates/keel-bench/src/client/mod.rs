@@ -50,7 +50,7 @@ impl Channel {
         &mut self,
         headers: &RequestHeaders,
         id: u64,
-        body: Bytes,
+        body: &[u8],
     ) -> Result<Answer, TransportError> {
         match self {
             Channel::Http {
@@ -89,7 +89,7 @@ impl Channel {
     pub(crate) async fn notify(
         &mut self,
         headers: &RequestHeaders,
-        body: Bytes,
+        body: &[u8],
     ) -> Result<(), TransportError> {
         match self {
             Channel::Http { .. } => {

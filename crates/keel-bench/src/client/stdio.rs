@@ -93,7 +93,7 @@ impl StdioPeer {
     }
 
     /// Writes one line and waits for the answer with `id`.
-    pub(crate) async fn exchange(&self, id: u64, body: Bytes) -> Result<Answer, TransportError> {
+    pub(crate) async fn exchange(&self, id: u64, body: &[u8]) -> Result<Answer, TransportError> {
         let (tx, rx) = oneshot::channel();
         self.waiters
             .lock()
@@ -102,7 +102,7 @@ impl StdioPeer {
         {
             let mut stdin = self.stdin.lock().await;
             let written = async {
-                stdin.write_all(&body).await?;
+                stdin.write_all(body).await?;
                 stdin.write_all(b"\n").await?;
                 stdin.flush().await
             }
@@ -123,10 +123,10 @@ impl StdioPeer {
     }
 
     /// Writes one line that expects no answer (a notification).
-    pub(crate) async fn send(&self, body: Bytes) -> Result<(), TransportError> {
+    pub(crate) async fn send(&self, body: &[u8]) -> Result<(), TransportError> {
         let mut stdin = self.stdin.lock().await;
         stdin
-            .write_all(&body)
+            .write_all(body)
             .await
             .map_err(|_| TransportError::Io)?;
         stdin
