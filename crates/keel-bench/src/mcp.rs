@@ -166,15 +166,27 @@ fn sse_response(body: &[u8]) -> Option<Envelope<'_>> {
 }
 
 /// The data of each SSE event that carries one `data:` line (a JSON-RPC message is one line
-/// in every server seen; an event split over several lines is skipped).
+/// in every server seen; an event split over several lines is skipped). Events end at a
+/// blank line, with LF or CRLF line endings.
 fn sse_data(text: &str) -> impl Iterator<Item = &str> {
-    text.split("\n\n").filter_map(|event| {
-        let mut data = event
-            .lines()
-            .filter_map(|l| l.strip_prefix("data:"))
-            .map(|d| d.strip_prefix(' ').unwrap_or(d));
-        let first = data.next()?;
-        data.next().is_none().then_some(first)
+    let mut lines = text.lines().peekable();
+    std::iter::from_fn(move || {
+        while lines.peek().is_some() {
+            let (mut first, mut count) = (None, 0);
+            for line in lines.by_ref() {
+                if line.is_empty() {
+                    break;
+                }
+                if let Some(d) = line.strip_prefix("data:") {
+                    count += 1;
+                    first.get_or_insert(d.strip_prefix(' ').unwrap_or(d));
+                }
+            }
+            if count == 1 {
+                return first;
+            }
+        }
+        None
     })
 }
 
@@ -285,6 +297,10 @@ mod tests {
             r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{}}"#
         );
         assert_eq!(outcome(&answer(200, true, &sse)), Outcome::Ok);
+        assert_eq!(
+            outcome(&answer(200, true, &sse.replace('\n', "\r\n"))),
+            Outcome::Ok
+        );
         assert_eq!(
             outcome(&answer(200, false, "<html>")),
             Outcome::Transport(TransportError::Malformed)
