@@ -4,7 +4,7 @@ use std::{process::Stdio, time::Duration};
 
 use serde_json::Value;
 use tokio::{
-    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
     process::{Child, ChildStdin, Command},
     sync::mpsc,
 };
@@ -45,10 +45,17 @@ impl StdioChild {
             let mut line = Vec::new();
             loop {
                 line.clear();
-                match reader.read_until(b'\n', &mut line).await {
+                // At most MAX_ANSWER bytes of a line are held; the rest is read and dropped.
+                match (&mut reader)
+                    .take(MAX_ANSWER as u64)
+                    .read_until(b'\n', &mut line)
+                    .await
+                {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {
-                        line.truncate(MAX_ANSWER);
+                        if line.last() != Some(&b'\n') && !skip_to_newline(&mut reader).await {
+                            break;
+                        }
                         let text = String::from_utf8_lossy(&line).trim_end().to_owned();
                         if tx.send(text).await.is_err() {
                             break;
@@ -116,5 +123,19 @@ impl StdioChild {
     /// Whether the child has exited.
     pub(crate) fn exited(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+}
+
+/// Reads and drops what is left of an over-long line, a bounded chunk at a time; false at the
+/// end of the stream.
+async fn skip_to_newline(reader: &mut (impl AsyncBufRead + Unpin)) -> bool {
+    let mut chunk = Vec::new();
+    loop {
+        chunk.clear();
+        match reader.take(64 * 1024).read_until(b'\n', &mut chunk).await {
+            Ok(0) | Err(_) => return false,
+            Ok(_) if chunk.last() == Some(&b'\n') => return true,
+            Ok(_) => {}
+        }
     }
 }

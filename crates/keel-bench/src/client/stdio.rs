@@ -11,7 +11,7 @@ use std::{
 use bytes::Bytes;
 use serde::Deserialize;
 use tokio::{
-    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
     process::{Child, ChildStdin, Command},
     sync::oneshot,
 };
@@ -67,7 +67,12 @@ impl StdioPeer {
             let mut line = Vec::new();
             loop {
                 line.clear();
-                match lines.read_until(b'\n', &mut line).await {
+                // Bounded before it is buffered: a line past the limit ends the reading.
+                match (&mut lines)
+                    .take(MAX_LINE as u64 + 1)
+                    .read_until(b'\n', &mut line)
+                    .await
+                {
                     Ok(0) | Err(_) => break,
                     Ok(_) if line.len() > MAX_LINE => break,
                     Ok(_) => {}
