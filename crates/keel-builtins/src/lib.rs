@@ -22,6 +22,7 @@ mod builtins;
 mod config;
 mod embed;
 mod error;
+mod failure;
 mod query;
 mod schema;
 

@@ -216,9 +216,19 @@ async fn cancelling_a_long_analysis_stops_the_engine_and_frees_its_slot() {
     assert_eq!(first, 0.0);
     assert!(total > 0.0);
 
-    // While it runs, the only slot is taken: another analysis is refused as busy.
-    let text = h.call_err("analyze", json!({ "values": [1, 2, 3] })).await;
-    assert!(text.contains("busy"), "{text}");
+    // While it runs, the only slot is taken: another analysis is shed with the one overload
+    // shape admission also uses: JSON-RPC -32000 with a retry hint.
+    let shed = h
+        .rpc(
+            "tools/call",
+            json!({ "name": "analyze", "arguments": { "values": [1, 2, 3] } }),
+        )
+        .await;
+    let error = &shed["error"];
+    assert_eq!(error["code"], -32000, "{shed}");
+    assert_eq!(error["data"]["kind"], "overloaded", "{shed}");
+    assert_eq!(error["data"]["reason"], "analysis_pool_full", "{shed}");
+    assert!(error["data"]["retryAfterMs"].as_u64().is_some(), "{shed}");
 
     cancel.cancel();
     let reply = running.await.unwrap();

@@ -33,9 +33,20 @@ async fn missing_model_degrades_only_the_embedding_tools() {
             json!({ "text": "hello", "labels": ["greeting"] }),
         ),
     ] {
-        let text = h.call_err(tool, args).await;
+        let text = h.call_err(tool, args.clone()).await;
         assert!(text.contains("keel model fetch"), "{tool}: {text}");
         assert!(text.contains("model.safetensors"), "{tool}: {text}");
+        // A missing model is a dependency outage, named, not the caller's fault.
+        let result = h.call(tool, args).await;
+        let failure = &result["_meta"]["io.keel/failure"];
+        assert_eq!(
+            failure["kind"], "dependency_unavailable",
+            "{tool}: {result}"
+        );
+        assert_eq!(
+            failure["dependency"], "model:all-minilm-l6-v2",
+            "{tool}: {result}"
+        );
     }
 
     let out = h.call_ok("analyze", json!({ "values": [2, 4] })).await;

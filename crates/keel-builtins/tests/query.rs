@@ -166,6 +166,11 @@ async fn refusals_and_failures_are_tool_errors() {
     for (args, expected) in cases {
         let text = h.call_err("query", args.clone()).await;
         assert!(text.contains(expected), "{args}: {text}");
+        // The caller's input is at fault, never the database: nothing to retry or serve stale.
+        let result = h.call("query", args.clone()).await;
+        let failure = &result["_meta"]["io.keel/failure"];
+        assert_eq!(failure["kind"], "invalid_input", "{args}: {result}");
+        assert_eq!(failure["retryable"], false, "{args}: {result}");
     }
     // The data is untouched.
     let out = h
@@ -183,6 +188,12 @@ async fn a_statement_over_its_timeout_is_a_tool_error() {
         .call_err("query", json!({ "sql": endless, "database": "small" }))
         .await;
     assert!(text.contains("timeout"), "{text}");
+    let result = h
+        .call("query", json!({ "sql": endless, "database": "small" }))
+        .await;
+    let failure = &result["_meta"]["io.keel/failure"];
+    assert_eq!(failure["kind"], "timed_out", "{result}");
+    assert!(failure["timeoutMs"].as_u64().is_some(), "{result}");
     // The pool still serves afterwards.
     h.call_ok("query", json!({ "sql": "SELECT 1", "database": "small" }))
         .await;

@@ -3,6 +3,8 @@
 use keel_protocol::RpcError;
 use serde_json::{Map, Value};
 
+use crate::Failure;
+
 /// A refusal by a layer around tool calls (overload, open circuit, rate limit…), mapped to a
 /// JSON-RPC error at the edge. Each layer has its own small error type implementing this.
 pub trait Rejection: std::error::Error + Send + Sync + 'static {
@@ -13,12 +15,9 @@ pub trait Rejection: std::error::Error + Send + Sync + 'static {
 /// Why a tool call did not produce a normal result.
 #[derive(Debug, thiserror::Error)]
 pub enum ToolError {
-    /// Arguments did not fit the tool: reported to the model as an `isError` result.
-    #[error("invalid arguments: {0}")]
-    InvalidArguments(String),
-    /// The tool ran and failed: reported as an `isError` result.
+    /// The call failed; its kind decides the wire shape ([`Failure::to_wire`]).
     #[error("{0}")]
-    Failed(String),
+    Failed(Failure),
     /// The tool needs input from the client first (elicitation, sampling, roots).
     #[error("input required")]
     InputRequired(Map<String, Value>),
@@ -34,8 +33,29 @@ pub enum ToolError {
 }
 
 impl ToolError {
-    /// A failure with a message for the model.
+    /// A permanent failure with a message for the model.
     pub fn failed(message: impl std::fmt::Display) -> Self {
-        Self::Failed(message.to_string())
+        Self::Failed(Failure::permanent(message.to_string()))
+    }
+
+    /// Arguments that do not fit the tool.
+    pub fn invalid_arguments(message: impl std::fmt::Display) -> Self {
+        Self::Failed(Failure::invalid_input(format!(
+            "Invalid arguments: {message}"
+        )))
+    }
+
+    /// The typed failure, if the call failed with one.
+    pub fn failure(&self) -> Option<&Failure> {
+        match self {
+            Self::Failed(f) => Some(f),
+            _ => None,
+        }
+    }
+}
+
+impl From<Failure> for ToolError {
+    fn from(f: Failure) -> Self {
+        Self::Failed(f)
     }
 }

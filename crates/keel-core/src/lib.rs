@@ -10,6 +10,7 @@ mod content;
 mod context;
 mod dispatch;
 mod error;
+mod failure;
 mod principal;
 mod prompt;
 mod registry;
@@ -28,6 +29,7 @@ pub use dispatch::{
     ServerInfo, check_modern_meta,
 };
 pub use error::{Rejection, ToolError};
+pub use failure::{FAILURE_META_KEY, Failure, FailureKind, WireFailure};
 pub use principal::Principal;
 pub use prompt::{Prompt, PromptArgument, PromptBuilder, PromptHandler};
 pub use registry::{Registry, RegistryBuilder, RegistryError, ToolEntry};

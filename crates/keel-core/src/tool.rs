@@ -309,8 +309,7 @@ impl ToolBuilder {
         self.handler(move |args: Value, cx: Context| {
             let f = Arc::clone(&f);
             async move {
-                let args: A = serde_json::from_value(args)
-                    .map_err(|e| ToolError::InvalidArguments(e.to_string()))?;
+                let args: A = serde_json::from_value(args).map_err(ToolError::invalid_arguments)?;
                 f(args, cx).await
             }
         })

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use keel_core::{
-    CallToolResult, Context, Dispatcher, Registry, ToolBuilder, ToolCall, ToolError, ToolService,
-    Workload,
+    CallToolResult, Context, Dispatcher, FailureKind, Registry, ToolBuilder, ToolCall, ToolError,
+    ToolService, Workload,
 };
 use keel_middleware::{AdmissionLayer, AdmissionLimits, Capacity, Metrics, Outcome, QueueDepth};
 use serde_json::{Value, json};
@@ -103,7 +103,10 @@ async fn echo_and_invalid_arguments_are_counted() {
         .expect("ok");
     assert_eq!(r.content[0]["text"], "hi");
     let e = s.tools.clone().oneshot(s.call("echo", json!({}))).await;
-    assert!(matches!(e, Err(ToolError::InvalidArguments(_))), "{e:?}");
+    assert!(
+        matches!(&e, Err(ToolError::Failed(f)) if *f.kind() == FailureKind::InvalidInput),
+        "{e:?}"
+    );
 
     assert_eq!(s.count("echo", "light", Outcome::Ok), 1);
     assert_eq!(s.count("echo", "light", Outcome::ToolError), 1);
@@ -129,10 +132,10 @@ async fn overload_is_a_typed_rejection_mapped_to_server_overloaded() {
         tokio::task::yield_now().await;
     }
     let shed = s.tools.clone().oneshot(s.call("infer", json!({}))).await;
-    let Err(ToolError::Rejected(rejection)) = shed else {
-        panic!("expected a rejection, got {shed:?}");
+    let Err(ToolError::Failed(failure)) = shed else {
+        panic!("expected an overload, got {shed:?}");
     };
-    let rpc = rejection.to_rpc_error();
+    let rpc = failure.to_rpc_error();
     assert_eq!(rpc.code.0, -32000);
     assert_eq!(rpc.message, "Server overloaded");
     let data = rpc.data.expect("data");

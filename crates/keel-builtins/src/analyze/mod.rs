@@ -16,7 +16,8 @@ use keel_analyze::{
     report_schema,
 };
 use keel_core::{
-    Annotations, CallToolResult, Context, TaskSupport, Tool, ToolBuilder, ToolError, Workload,
+    Annotations, CallToolResult, Context, Failure, TaskSupport, Tool, ToolBuilder, ToolError,
+    Workload,
 };
 use keel_query::Databases;
 use serde_json::Value;
@@ -26,6 +27,7 @@ use self::args::{AnalyzeArgs, QuerySource, Source};
 use self::progress::{CancelBridge, progress_fn};
 use crate::config::AnalyzeConfig;
 use crate::error::BuiltinsError;
+use crate::failure::{analysis_failure, query_failure};
 use crate::query::pick;
 use crate::schema::inline_schema;
 
@@ -84,43 +86,42 @@ impl Analyzer {
     }
 
     async fn call(&self, args: AnalyzeArgs, cx: Context) -> Result<CallToolResult, ToolError> {
-        let (source, request) = args.into_parts().map_err(ToolError::InvalidArguments)?;
+        let (source, request) = args.into_parts().map_err(ToolError::invalid_arguments)?;
         let Ok(_admitted) = Arc::clone(&self.admission).try_acquire_owned() else {
-            return Ok(busy(self.pool.capacity()));
+            let capacity = self.pool.capacity();
+            return Err(analysis_failure(AnalysisError::Overloaded { capacity }));
         };
         let data = match source {
             Source::Values(values) => Data::Inline(values),
             Source::Csv(text, options) => Data::Csv(text, options),
-            Source::Query(query) => match self.fetch(query).await {
-                Ok(data) => data,
-                Err(message) => return Ok(CallToolResult::error(message)),
-            },
+            Source::Query(query) => self.fetch(query).await?,
         };
-        let dataset = match parse(data).await {
-            Ok(dataset) => dataset,
-            Err(e) => return Ok(CallToolResult::error(e.to_string())),
-        };
+        let dataset = parse(data).await.map_err(analysis_failure)?;
         self.run(dataset, request, &cx).await
     }
 
     /// Runs the query, reading at most the database's row limit: an analysis of a cut-off
     /// result would be silently wrong, so a longer result is an error.
-    async fn fetch(&self, query: QuerySource) -> Result<Data, String> {
+    async fn fetch(&self, query: QuerySource) -> Result<Data, Failure> {
         let Some(databases) = &self.databases else {
-            return Err("no databases are configured (the query tool is disabled)".to_owned());
+            return Err(Failure::invalid_input(
+                "no databases are configured (the query tool is disabled)",
+            ));
         };
-        let database = pick(databases, query.database.as_deref()).map_err(|e| e.to_string())?;
+        let requested = query.database.as_deref().unwrap_or_default();
+        let database =
+            pick(databases, query.database.as_deref()).map_err(|e| query_failure(e, requested))?;
         let limit = database.max_rows_limit();
         let output = database
             .query(&query.sql, &query.params, Some(limit))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| query_failure(e, database.name()))?;
         if output.truncated {
-            return Err(format!(
+            return Err(Failure::invalid_input(format!(
                 "the query returns more than {limit} rows, the most analyze reads from database \
                  `{}`; filter or aggregate in SQL",
                 database.name()
-            ));
+            )));
         }
         let columns = output.columns.into_iter().map(|c| c.name).collect();
         Ok(Data::Rows(columns, output.rows))
@@ -144,15 +145,9 @@ impl Analyzer {
                 let value = serde_json::to_value(&report).map_err(ToolError::failed)?;
                 Ok(CallToolResult::structured(value, text))
             }
-            Err(AnalysisError::Cancelled) => Err(ToolError::Cancelled),
-            Err(AnalysisError::Overloaded { capacity }) => Ok(busy(capacity)),
-            Err(e) => Ok(CallToolResult::error(e.to_string())),
+            Err(e) => Err(analysis_failure(e)),
         }
     }
-}
-
-fn busy(capacity: usize) -> CallToolResult {
-    CallToolResult::error(AnalysisError::Overloaded { capacity }.to_string())
 }
 
 /// Builds the dataset off the async runtime: large inputs take a while to parse.

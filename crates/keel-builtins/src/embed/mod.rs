@@ -13,17 +13,20 @@ mod output;
 
 use std::sync::Arc;
 
-use keel_core::{Annotations, Context, Tool, ToolBuilder, ToolError, Workload};
+use keel_core::{Annotations, Context, Tool, ToolBuilder, Workload};
 use keel_embed::cosine;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-pub(crate) use self::engine::{EmbedEngine, EngineChoice};
+pub(crate) use self::engine::{EmbedEngine, EngineChoice, Unavailable};
 use self::output::{
     Classification, Embeddings, MODEL_NAME, RankedLabel, SimilarityMatrix, render_classification,
     render_embeddings, render_similarity,
 };
-use crate::schema::inline_schema;
+use crate::{
+    failure::{embed_failure, model_unavailable},
+    schema::inline_schema,
+};
 
 /// Arguments of `embed`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -66,10 +69,6 @@ fn builder(name: &str, title: &str, description: &str, input: serde_json::Value)
         .workload(Workload::Ml)
 }
 
-fn failed(e: impl std::fmt::Display) -> ToolError {
-    ToolError::failed(e)
-}
-
 /// The three tools, sharing one engine.
 pub(crate) fn tools(engine: &Arc<EmbedEngine>) -> Vec<Tool> {
     vec![
@@ -92,8 +91,8 @@ fn embed_tool(engine: &Arc<EmbedEngine>) -> Tool {
     .structured_handler(render_embeddings, move |args: EmbedArgs, _cx: Context| {
         let engine = Arc::clone(&engine);
         async move {
-            let batcher = engine.batcher().await.map_err(failed)?;
-            let embeddings = batcher.embed(args.texts).await.map_err(failed)?;
+            let batcher = engine.batcher().await.map_err(model_unavailable)?;
+            let embeddings = batcher.embed(args.texts).await.map_err(embed_failure)?;
             Ok(Embeddings {
                 model: MODEL_NAME.to_owned(),
                 dimensions: batcher.dimension(),
@@ -118,17 +117,17 @@ fn similarity_tool(engine: &Arc<EmbedEngine>) -> Tool {
         move |args: SimilarityArgs, _cx: Context| {
             let engine = Arc::clone(&engine);
             async move {
-                let batcher = engine.batcher().await.map_err(failed)?;
+                let batcher = engine.batcher().await.map_err(model_unavailable)?;
                 let matrix = match args.b {
-                    Some(b) => batcher.similarity(args.a, b).await.map_err(failed)?,
+                    Some(b) => batcher.similarity(args.a, b).await.map_err(embed_failure)?,
                     None => {
                         // Pairwise: embed each text once and compare the vectors here.
-                        let vectors = batcher.embed(args.a).await.map_err(failed)?;
+                        let vectors = batcher.embed(args.a).await.map_err(embed_failure)?;
                         vectors
                             .iter()
                             .map(|x| vectors.iter().map(|y| cosine(x, y)).collect())
                             .collect::<Result<_, _>>()
-                            .map_err(failed)?
+                            .map_err(embed_failure)?
                     }
                 };
                 Ok(SimilarityMatrix {
@@ -155,11 +154,11 @@ fn classify_tool(engine: &Arc<EmbedEngine>) -> Tool {
         move |args: ClassifyArgs, _cx: Context| {
             let engine = Arc::clone(&engine);
             async move {
-                let batcher = engine.batcher().await.map_err(failed)?;
+                let batcher = engine.batcher().await.map_err(model_unavailable)?;
                 let ranked = batcher
                     .classify(args.text, args.labels)
                     .await
-                    .map_err(failed)?;
+                    .map_err(embed_failure)?;
                 Ok(Classification {
                     model: MODEL_NAME.to_owned(),
                     labels: ranked

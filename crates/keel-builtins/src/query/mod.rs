@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 pub(crate) use self::resources::{database_resources, database_templates};
-use crate::schema::inline_schema;
+use crate::{failure::query_failure, schema::inline_schema};
 
 /// Width the text table aims for.
 const TABLE_WIDTH: usize = 120;
@@ -70,20 +70,22 @@ pub(crate) fn query_tool(databases: &Databases) -> Tool {
         .output_schema(inline_schema::<QueryOutput>())
         .typed_handler(move |args: QueryArgs, _cx: Context| {
             let databases = databases.clone();
-            async move { Ok::<_, ToolError>(run(&databases, args).await) }
+            async move { run(&databases, args).await }
         })
 }
 
-async fn run(databases: &Databases, args: QueryArgs) -> CallToolResult {
-    let outcome = match pick(databases, args.database.as_deref()) {
-        Ok(database) => database.query(&args.sql, &args.params, args.max_rows).await,
-        Err(e) => Err(e),
-    };
-    match outcome {
-        Ok(output) => match serde_json::to_value(&output) {
-            Ok(value) => CallToolResult::structured(value, render_table(&output, TABLE_WIDTH)),
-            Err(e) => CallToolResult::error(format!("could not encode the rows: {e}")),
-        },
-        Err(e) => CallToolResult::error(e.to_string()),
-    }
+async fn run(databases: &Databases, args: QueryArgs) -> Result<CallToolResult, ToolError> {
+    let requested = args.database.as_deref().unwrap_or_default();
+    let database =
+        pick(databases, args.database.as_deref()).map_err(|e| query_failure(e, requested))?;
+    let output = database
+        .query(&args.sql, &args.params, args.max_rows)
+        .await
+        .map_err(|e| query_failure(e, database.name()))?;
+    let value = serde_json::to_value(&output)
+        .map_err(|e| ToolError::failed(format!("could not encode the rows: {e}")))?;
+    Ok(CallToolResult::structured(
+        value,
+        render_table(&output, TABLE_WIDTH),
+    ))
 }

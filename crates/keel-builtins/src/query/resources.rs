@@ -9,6 +9,8 @@ use keel_protocol::{Era, ErrorCode, RpcError};
 use keel_query::{Database, Databases, TableInfo};
 use serde_json::{Map, Value, json};
 
+use crate::failure::query_failure;
+
 const JSON: &str = "application/json";
 
 /// The fixed resource listing the databases.
@@ -49,7 +51,10 @@ pub(crate) fn database_templates(databases: &Databases) -> Vec<ResourceTemplate>
                 let databases = databases.clone();
                 async move {
                     let database = database(&databases, &uri, &vars, &cx)?;
-                    let tables = database.schema().await.map_err(ToolError::failed)?;
+                    let tables = database
+                        .schema()
+                        .await
+                        .map_err(|e| query_failure(e, database.name()))?;
                     let body = json!({
                         "database": database.name(),
                         "engine": database.engine(),
@@ -74,7 +79,10 @@ pub(crate) fn database_templates(databases: &Databases) -> Vec<ResourceTemplate>
                 async move {
                     let database = database(&databases, &uri, &vars, &cx)?;
                     let wanted = var(&vars, "table");
-                    let tables = database.schema().await.map_err(ToolError::failed)?;
+                    let tables = database
+                        .schema()
+                        .await
+                        .map_err(|e| query_failure(e, database.name()))?;
                     let Some(found) = tables.into_iter().find(|t| names_table(t, wanted)) else {
                         let message = format!(
                             "no table `{wanted}` in database `{}`; see keel://db/{}/tables",

@@ -9,8 +9,8 @@ use tower::{ServiceExt, service_fn, util::BoxCloneSyncService};
 
 use super::{Dispatcher, ParsedRequest, Reply, RequestEnv, task_methods::tasks_capability_missing};
 use crate::{
-    CallToolResult, TaskSupport, ToolCall, ToolError, ToolService, context::InputSource,
-    request_state::request_digest, tasks::TaskStatus,
+    CallToolResult, TaskSupport, ToolCall, ToolError, ToolService, WireFailure,
+    context::InputSource, request_state::request_digest, tasks::TaskStatus,
 };
 
 type CallFuture = Pin<Box<dyn Future<Output = Result<CallToolResult, ToolError>> + Send>>;
@@ -22,7 +22,7 @@ impl Dispatcher {
         BoxCloneSyncService::new(service_fn(|call: ToolCall| async move {
             call.tool
                 .check_arguments(&call.arguments)
-                .map_err(ToolError::InvalidArguments)?;
+                .map_err(ToolError::invalid_arguments)?;
             call.tool.handler().call(call.arguments, call.context).await
         }))
     }
@@ -138,10 +138,10 @@ impl Dispatcher {
     ) -> Reply {
         let mut result = match outcome {
             Ok(r) => r,
-            Err(ToolError::InvalidArguments(m)) => {
-                CallToolResult::error(format!("Invalid arguments: {m}"))
-            }
-            Err(ToolError::Failed(m)) => CallToolResult::error(m),
+            Err(ToolError::Failed(f)) => match f.to_wire() {
+                WireFailure::Result(r) => r,
+                WireFailure::Error(e) => return Reply::error(Some(id), &e),
+            },
             Err(ToolError::InputRequired(requests)) => match digest {
                 Some(d) => {
                     return self.reply_ok(
@@ -240,10 +240,10 @@ impl Dispatcher {
 fn task_status(outcome: Result<CallToolResult, ToolError>) -> TaskStatus {
     match outcome {
         Ok(r) => TaskStatus::Completed(r.into_object()),
-        Err(ToolError::InvalidArguments(m)) => TaskStatus::Completed(
-            CallToolResult::error(format!("Invalid arguments: {m}")).into_object(),
-        ),
-        Err(ToolError::Failed(m)) => TaskStatus::Completed(CallToolResult::error(m).into_object()),
+        Err(ToolError::Failed(f)) => match f.to_wire() {
+            WireFailure::Result(r) => TaskStatus::Completed(r.into_object()),
+            WireFailure::Error(e) => TaskStatus::Failed(e),
+        },
         Err(ToolError::Cancelled) => TaskStatus::Cancelled,
         Err(ToolError::InputRequired(_)) => TaskStatus::Failed(RpcError::invalid_params(
             "the task asked for input it cannot receive",

@@ -289,7 +289,7 @@ fn handler_error(e: ToolError, what: &str) -> RpcError {
     match e {
         ToolError::Protocol(e) => e,
         ToolError::Rejected(r) => r.to_rpc_error(),
-        ToolError::InvalidArguments(m) => RpcError::invalid_params(m),
+        ToolError::Failed(f) => f.to_rpc_error(),
         other => RpcError::internal(format!("{what} failed: {other}")),
     }
 }

@@ -1,10 +1,9 @@
-//! Why admission refused a call. Both map to JSON-RPC `-32000 Server overloaded`.
+//! Why admission refused a call. Both become an overload [`Failure`], which reaches the client
+//! as JSON-RPC `-32000 Server overloaded` with a retry-after hint.
 
 use std::time::Duration;
 
-use keel_core::{Rejection, ToolError, Workload};
-use keel_protocol::{ErrorCode, RpcError};
-use serde_json::json;
+use keel_core::{Failure, ToolError, Workload};
 
 /// Every permit of the call's class was taken and its queue was full: shed at once.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,37 +34,28 @@ pub struct QueueTimeout {
     pub waited: Duration,
 }
 
-impl Rejection for Overloaded {
-    fn to_rpc_error(&self) -> RpcError {
-        RpcError::new(ErrorCode::SERVER_OVERLOADED, "Server overloaded").with_data(json!({
-            "workload": self.workload.as_str(),
-            "reason": "queue_full",
-            "inFlight": self.in_flight,
-            "queued": self.queued,
-            "retryable": true,
-        }))
-    }
-}
-
-impl Rejection for QueueTimeout {
-    fn to_rpc_error(&self) -> RpcError {
-        RpcError::new(ErrorCode::SERVER_OVERLOADED, "Server overloaded").with_data(json!({
-            "workload": self.workload.as_str(),
-            "reason": "queue_timeout",
-            "waitedMs": u64::try_from(self.waited.as_millis()).unwrap_or(u64::MAX),
-            "retryable": true,
-        }))
-    }
-}
+/// A shed call should come back after about this long when no queue-wait bound says more.
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 impl From<Overloaded> for ToolError {
     fn from(e: Overloaded) -> Self {
-        ToolError::Rejected(Box::new(e))
+        let failure = Failure::overloaded(Some(DEFAULT_RETRY_AFTER), e.to_string())
+            .with_detail("workload", e.workload.as_str())
+            .with_detail("reason", "queue_full")
+            .with_detail("inFlight", e.in_flight)
+            .with_detail("queued", e.queued);
+        ToolError::Failed(failure.with_source(e))
     }
 }
 
 impl From<QueueTimeout> for ToolError {
     fn from(e: QueueTimeout) -> Self {
-        ToolError::Rejected(Box::new(e))
+        // The queue was as long as the bound allows: a retry sooner would wait again.
+        let waited = u64::try_from(e.waited.as_millis()).unwrap_or(u64::MAX);
+        let failure = Failure::overloaded(Some(e.waited.max(DEFAULT_RETRY_AFTER)), e.to_string())
+            .with_detail("workload", e.workload.as_str())
+            .with_detail("reason", "queue_timeout")
+            .with_detail("waitedMs", waited);
+        ToolError::Failed(failure.with_source(e))
     }
 }

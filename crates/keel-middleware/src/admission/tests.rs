@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use keel_core::{Rejection, ToolCall, ToolError, Workload};
+use keel_core::{Failure, FailureKind, ToolCall, ToolError, Workload};
 use serde_json::json;
 use tokio_test::{assert_pending, assert_ready, assert_ready_ok, task};
 use tower::{Layer, Service, ServiceExt};
@@ -29,10 +29,10 @@ fn cpu_call(n: i64) -> ToolCall {
     call(&registry(), "cpu", json!({ "n": n }))
 }
 
-fn rejection(result: Result<keel_core::CallToolResult, ToolError>) -> Box<dyn Rejection> {
+fn rejection(result: Result<keel_core::CallToolResult, ToolError>) -> Failure {
     match result {
-        Err(ToolError::Rejected(r)) => r,
-        other => panic!("expected a rejection, got {other:?}"),
+        Err(ToolError::Failed(f)) if matches!(f.kind(), FailureKind::Overloaded { .. }) => f,
+        other => panic!("expected an overload, got {other:?}"),
     }
 }
 
@@ -62,7 +62,8 @@ async fn sheds_exactly_when_permits_and_queue_are_full() {
         rpc.data,
         Some(json!({
             "workload": "cpu", "reason": "queue_full", "inFlight": 2, "queued": 3,
-            "retryable": true,
+            "retryable": true, "kind": "overloaded", "retryAfterMs": 1000,
+            "message": "server overloaded: cpu work has 2 calls running and 3 waiting",
         }))
     );
     assert_eq!(state.gauges(Workload::Cpu).shed_total, 1);

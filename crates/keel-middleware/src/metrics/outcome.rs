@@ -1,6 +1,6 @@
 //! How a tool call ended, as metrics count it.
 
-use keel_core::{CallToolResult, ToolError};
+use keel_core::{CallToolResult, FailureKind, ToolError};
 
 /// The outcome label of `keel_tool_calls_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -48,7 +48,10 @@ impl Outcome {
         match result {
             Ok(r) if r.is_error => Self::ToolError,
             Ok(_) => Self::Ok,
-            Err(ToolError::InvalidArguments(_) | ToolError::Failed(_)) => Self::ToolError,
+            Err(ToolError::Failed(f)) if matches!(f.kind(), FailureKind::Overloaded { .. }) => {
+                Self::Rejected
+            }
+            Err(ToolError::Failed(_)) => Self::ToolError,
             Err(ToolError::Rejected(_)) => Self::Rejected,
             Err(ToolError::Cancelled) => Self::Cancelled,
             Err(ToolError::Protocol(_)) => Self::ProtocolError,

@@ -1,6 +1,8 @@
 use std::time::Duration;
 
-use keel_core::{CallToolResult, Registry, ToolCall, ToolError, ToolService, Workload};
+use keel_core::{
+    CallToolResult, FailureKind, Registry, ToolCall, ToolError, ToolService, Workload,
+};
 use keel_protocol::RpcError;
 use serde_json::{Map, Value, json};
 use tokio_test::{assert_pending, assert_ready, assert_ready_ok, task};
@@ -22,7 +24,7 @@ fn scripted() -> ToolService {
             "ok" => Ok(CallToolResult::text("ok")),
             "is_error" => Ok(CallToolResult::error("tool said no")),
             "failed" => Err(ToolError::failed("boom")),
-            "invalid" => Err(ToolError::InvalidArguments("missing x".into())),
+            "invalid" => Err(ToolError::invalid_arguments("missing x")),
             "rejected" => Err(Overloaded {
                 workload: Workload::Io,
                 in_flight: 1,
@@ -242,7 +244,7 @@ async fn renders_valid_exposition_with_admission_gauges() {
     let mut shed = task::spawn(svc.call(call(&reg, "io", json!({ "n": 2 }))));
     assert!(matches!(
         assert_ready!(shed.poll()),
-        Err(ToolError::Rejected(_))
+        Err(ToolError::Failed(f)) if matches!(f.kind(), FailureKind::Overloaded { .. })
     ));
 
     let text = metrics.render();

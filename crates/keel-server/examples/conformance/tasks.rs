@@ -68,7 +68,7 @@ pub(crate) fn tools() -> Vec<Tool> {
             .task_support(TaskSupport::Optional)
             .typed_handler(|a: SlowComputeArgs, cx: Context| async move {
                 if !(0.0..=MAX_SECONDS).contains(&a.seconds) {
-                    return Err(ToolError::InvalidArguments(format!(
+                    return Err(ToolError::invalid_arguments(format!(
                         "seconds must be between 0 and {MAX_SECONDS}"
                     )));
                 }
