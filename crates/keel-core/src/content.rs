@@ -3,6 +3,8 @@
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use crate::SharedResult;
+
 /// Builders for MCP content blocks (`text`, `image`, `audio`, `resource`, `resource_link`).
 pub struct Content;
 
@@ -48,9 +50,13 @@ pub struct CallToolResult {
     pub structured_content: Option<Value>,
     /// Whether the tool failed (a tool execution error, visible to the model).
     pub is_error: bool,
-    /// Result metadata.
+    /// Result metadata. On a shared result, members added to the shared `_meta`.
     #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
     pub meta: Option<Map<String, Value>>,
+    /// The encoded result this one answers with, when it is shared (a cache hit); its
+    /// `content` and `structured_content` are then empty.
+    #[serde(skip)]
+    pub(crate) shared: Option<SharedResult>,
 }
 
 impl CallToolResult {
@@ -88,8 +94,34 @@ impl CallToolResult {
         }
     }
 
+    /// A result answering with an encoded, shared result.
+    pub fn from_shared(shared: SharedResult) -> Self {
+        Self {
+            is_error: shared.is_error(),
+            shared: Some(shared),
+            ..Self::default()
+        }
+    }
+
+    /// The shared encoded result this one answers with, if any.
+    pub fn shared(&self) -> Option<&SharedResult> {
+        self.shared.as_ref()
+    }
+
     /// The result as a JSON object, ready for era-specific decoration.
     pub fn into_object(self) -> Map<String, Value> {
+        if let Some(shared) = self.shared {
+            let mut m = shared.to_object();
+            if let Some(extra) = self.meta {
+                let meta = m
+                    .entry("_meta")
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if let Some(meta) = meta.as_object_mut() {
+                    meta.extend(extra);
+                }
+            }
+            return m;
+        }
         let mut m = Map::with_capacity(4);
         m.insert("content".into(), Value::Array(self.content));
         if let Some(s) = self.structured_content {

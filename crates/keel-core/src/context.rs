@@ -206,6 +206,38 @@ impl Context {
         }
     }
 
+    /// A copy of this context for work several requests share (one computation answering
+    /// identical calls): cancelled by `cancel` instead of this request, and unable to ask
+    /// this request's client for input. Progress still goes to this request's client.
+    pub fn for_shared_work(&self, cancel: CancellationToken) -> Self {
+        let i = &self.inner;
+        Self {
+            inner: Arc::new(ContextInner {
+                request_id: i.request_id.clone(),
+                version: i.version,
+                progress_token: i.progress_token.clone(),
+                cancel,
+                log_level: i.log_level,
+                outbound: i.outbound.clone(),
+                input: InputSource::None,
+                caps: ClientCaps::default(),
+                related_task: i.related_task.clone(),
+                changes: i.changes.clone(),
+                principal: i.principal.clone(),
+            }),
+        }
+    }
+
+    /// Whether the request carries input from the client: answers of earlier rounds, or a
+    /// task's input channel.
+    pub(crate) fn carries_input(&self) -> bool {
+        match &self.inner.input {
+            InputSource::Retry(answers) => !answers.is_empty(),
+            InputSource::Task { .. } => true,
+            InputSource::Session(_) | InputSource::None => false,
+        }
+    }
+
     /// Tells subscribed clients that a list or resource changed.
     pub fn notify_changed(&self, change: ListChange) {
         if let Some(tx) = &self.inner.changes {

@@ -6,6 +6,7 @@
 //! decode a message, hand it to the dispatcher with a [`RequestEnv`], and write what comes back.
 #![forbid(unsafe_code)]
 
+mod cache_policy;
 mod content;
 mod context;
 mod dispatch;
@@ -18,10 +19,12 @@ mod request_state;
 mod resource;
 mod schema;
 mod session;
+mod shared;
 mod shutdown;
 mod tasks;
 mod tool;
 
+pub use cache_policy::{CachePolicy, CacheScope};
 pub use content::{CallToolResult, Content};
 pub use context::{ClientCaps, Context, ListChange, LogLevel, Outbound};
 pub use dispatch::{
@@ -39,6 +42,7 @@ pub use resource::{
 };
 pub use schema::SchemaError;
 pub use session::{MemorySessionStore, Session, SessionId, SessionStore, StoreFuture};
+pub use shared::{SharedResult, SharedResultError};
 pub use shutdown::Shutdown;
 pub use tasks::{Task, TaskStore};
 pub use tool::{

@@ -115,6 +115,11 @@ pub struct ToolDefinition {
     pub task_support: TaskSupport,
     /// Extra `_meta` on the definition.
     pub meta: Option<Value>,
+    /// How results may be cached; `None`: never.
+    pub cache: Option<crate::CachePolicy>,
+    /// Tools (or cache tags) whose cached results a successful call of this tool makes
+    /// obsolete.
+    pub invalidates: Vec<String>,
 }
 
 impl ToolDefinition {
@@ -198,6 +203,12 @@ impl ToolCall {
     pub fn principal(&self) -> &crate::Principal {
         self.context.principal()
     }
+
+    /// Whether the call carries input from the client (answers of earlier rounds, or a
+    /// task's input channel): its result belongs to this exchange and is never shared.
+    pub fn carries_input(&self) -> bool {
+        self.context.carries_input()
+    }
 }
 
 /// The service stack every tool call goes through: layers wrap the innermost service that
@@ -233,6 +244,8 @@ impl ToolBuilder {
                 workload: Workload::Light,
                 task_support: TaskSupport::Forbidden,
                 meta: None,
+                cache: None,
+                invalidates: Vec::new(),
             },
         }
     }
@@ -281,6 +294,21 @@ impl ToolBuilder {
     /// Declares structured output with a raw schema.
     pub fn output_schema(mut self, schema: Value) -> Self {
         self.definition.output_schema = Some(schema);
+        self
+    }
+
+    /// Lets the tool's results be cached under `policy` (a server's configuration may
+    /// override it). Only for tools whose result is a function of their arguments (and,
+    /// with [`CacheScope::PerPrincipal`](crate::CacheScope), of the caller).
+    pub fn cache(mut self, policy: crate::CachePolicy) -> Self {
+        self.definition.cache = Some(policy);
+        self
+    }
+
+    /// Declares that a successful call makes the cached results of `target` obsolete (a
+    /// tool name or a cache tag).
+    pub fn invalidates(mut self, target: impl Into<String>) -> Self {
+        self.definition.invalidates.push(target.into());
         self
     }
 

@@ -311,6 +311,34 @@ pub fn encode_result_with(id: &RequestId, result: &impl Serialize, members: &[u8
     out
 }
 
+/// Encodes a success response whose result object is made of pre-encoded members only:
+/// `parts` are comma-separated `"key":value` runs, joined with commas (empty parts skipped).
+/// A result kept encoded (a cached tool result) is answered without a JSON tree.
+pub fn encode_result_members(id: &RequestId, parts: &[&[u8]]) -> Vec<u8> {
+    let total: usize = parts.iter().map(|p| p.len() + 1).sum();
+    let mut out = to_vec(&ResultOut {
+        jsonrpc: "2.0",
+        id,
+        result: &Empty {},
+    });
+    // `{"jsonrpc":"2.0","id":…,"result":{}}`: reopen the result object.
+    out.truncate(out.len() - 2);
+    out.reserve(total + 2);
+    let mut first = true;
+    for part in parts.iter().filter(|p| !p.is_empty()) {
+        if !first {
+            out.push(b',');
+        }
+        out.extend_from_slice(part);
+        first = false;
+    }
+    out.extend_from_slice(b"}}");
+    out
+}
+
+#[derive(Serialize)]
+struct Empty {}
+
 /// Encodes an error response; `id` is `null` when the request's id could not be read.
 pub fn encode_error(id: Option<&RequestId>, error: &RpcError) -> Vec<u8> {
     to_vec(&ErrorOut {
@@ -344,6 +372,21 @@ mod tests {
     use super::*;
     use crate::ErrorCode;
     use serde_json::Value;
+
+    #[test]
+    fn results_from_pre_encoded_members_only() {
+        let id = RequestId::String("a\"b".into());
+        let out = encode_result_members(&id, &[br#""content":[]"#, b"", br#""isError":false"#]);
+        let v: Value = serde_json::from_slice(&out).expect("valid JSON");
+        assert_eq!(v["id"], "a\"b");
+        assert_eq!(
+            v["result"],
+            serde_json::json!({"content": [], "isError": false})
+        );
+        let empty = encode_result_members(&id, &[]);
+        let v: Value = serde_json::from_slice(&empty).expect("valid JSON");
+        assert_eq!(v["result"], serde_json::json!({}));
+    }
 
     #[test]
     fn results_gain_pre_encoded_members() {

@@ -16,6 +16,7 @@ pub use error::{ErrorCode, RpcError};
 pub use header_value::{HeaderValueError, decode_header_value, header_value_is};
 pub use jsonrpc::{
     DecodeError, MAX_BATCH, MAX_NESTING, Message, MessageKind, RequestId, batch_items,
-    encode_error, encode_notification, encode_request, encode_result, encode_result_with,
+    encode_error, encode_notification, encode_request, encode_result, encode_result_members,
+    encode_result_with,
 };
 pub use version::{Era, ProtocolVersion, SUPPORTED_VERSIONS, negotiate_legacy};

@@ -173,6 +173,29 @@ impl Dispatcher {
         result: CallToolResult,
         version: ProtocolVersion,
     ) -> Reply {
+        if let Some(shared) = &result.shared {
+            let structured = version.has_structured_output();
+            let modern = version.era() == Era::Modern;
+            if result.meta.is_none() && !(modern && shared.has_meta()) {
+                let members = shared.members(structured);
+                let parts: &[&[u8]] = if modern {
+                    &[members, &self.modern_members]
+                } else {
+                    &[members]
+                };
+                return Reply {
+                    body: Some(keel_protocol::encode_result_members(id, parts)),
+                    error: None,
+                    created_session: None,
+                };
+            }
+            // `_meta` to merge (a stale mark, the server's info): through a map, rarely.
+            let mut object = result.into_object();
+            if !structured {
+                object.remove("structuredContent");
+            }
+            return self.reply_ok(id, object, version, false);
+        }
         let body = match (version.era(), &result.meta) {
             (Era::Legacy, _) => keel_protocol::encode_result(id, &result),
             (Era::Modern, None) => {
