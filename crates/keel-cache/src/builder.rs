@@ -2,6 +2,7 @@
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -90,6 +91,7 @@ impl CacheBuilder {
             clock,
             max_value_bytes: self.max_value_bytes,
             node: RandomState::new().hash_one(clock.now_ms()),
+            l2_ready: AtomicBool::new(false),
         });
         let cancel = CancellationToken::new();
         let tasks = TaskTracker::new();

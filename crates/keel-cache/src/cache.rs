@@ -1,6 +1,7 @@
 //! The two-level cache: lookups, stores and invalidation.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
 
 use tokio::sync::Semaphore;
@@ -32,6 +33,8 @@ pub(crate) struct Shared {
     pub(crate) max_value_bytes: usize,
     /// This node's id in invalidation messages, to skip its own.
     pub(crate) node: u64,
+    /// Whether lookups may read Redis: set once the subscriber has re-read the generations.
+    pub(crate) l2_ready: AtomicBool,
 }
 
 pub(crate) struct Inner {
@@ -300,6 +303,11 @@ impl Shared {
         want_stale: bool,
     ) -> Option<Lookup> {
         let (l2, _) = self.l2.as_ref()?;
+        if !self.l2_ready.load(Relaxed) {
+            self.stats.l2_skipped.fetch_add(1, Relaxed);
+            self.stats.l2.misses.fetch_add(1, Relaxed);
+            return None;
+        }
         let found = l2
             .get(key)
             .await

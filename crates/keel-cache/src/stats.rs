@@ -214,7 +214,7 @@ pub struct StatsSnapshot {
     pub l2: LevelStats,
     /// Redis operations that failed or timed out.
     pub l2_errors: u64,
-    /// Redis operations not tried (breaker open, not connected yet).
+    /// Redis operations not tried (breaker open, not connected or resynced yet).
     pub l2_skipped: u64,
     /// Redis writes dropped because too many were in flight.
     pub l2_writes_dropped: u64,
@@ -224,7 +224,8 @@ pub struct StatsSnapshot {
     pub invalidated: u64,
     /// Times the subscriber re-read all generations after (re)subscribing.
     pub resyncs: u64,
-    /// Whether the invalidation subscriber is listening now.
+    /// Whether the invalidation subscriber is listening and has re-read the generations
+    /// (lookups read Redis only then).
     pub subscribed: bool,
     /// Lookups per namespace.
     pub namespaces: BTreeMap<String, NamespaceStats>,

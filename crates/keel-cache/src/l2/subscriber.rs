@@ -5,7 +5,9 @@
 //! redis-rs 1.x offers sharded `SSUBSCRIBE` only through RESP3 push senders on the cluster
 //! connection, and invalidations are small and rare enough that broadcast costs nothing.
 //! After every (re)subscription the task resyncs: messages sent while it was away are lost,
-//! so L1 is emptied and every tag's generation is re-read from Redis.
+//! so L1 is emptied and every tag's generation is re-read from Redis. Until a resync has
+//! succeeded (the cluster connection may come up later than the subscription) lookups skip
+//! Redis, whose entries could carry generations this node has not heard of.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -35,8 +37,14 @@ pub(crate) async fn run(shared: Arc<Shared>, l2: Arc<L2>, cancel: CancellationTo
         match connected {
             Ok(Ok(pubsub)) => {
                 let (_sink, mut messages) = pubsub.split();
+                while !resync(&shared, &l2).await {
+                    tokio::select! {
+                        () = cancel.cancelled() => return,
+                        () = tokio::time::sleep(backoff.next()) => {}
+                    }
+                }
+                shared.l2_ready.store(true, Relaxed);
                 shared.stats.subscribed.store(true, Relaxed);
-                resync(&shared, &l2).await;
                 backoff.reset();
                 loop {
                     tokio::select! {
@@ -50,6 +58,7 @@ pub(crate) async fn run(shared: Arc<Shared>, l2: Arc<L2>, cancel: CancellationTo
                         },
                     }
                 }
+                shared.l2_ready.store(false, Relaxed);
                 shared.stats.subscribed.store(false, Relaxed);
                 tracing::warn!("Redis invalidation subscription lost; reconnecting");
             }
@@ -65,7 +74,8 @@ pub(crate) async fn run(shared: Arc<Shared>, l2: Arc<L2>, cancel: CancellationTo
 
 /// Empties L1 (key invalidations may have been missed), re-registers the tags this node
 /// knows (Redis may have restarted empty) and merges every tag's generation from Redis.
-async fn resync(shared: &Shared, l2: &L2) {
+/// `false` when Redis did not answer all of it.
+async fn resync(shared: &Shared, l2: &L2) -> bool {
     if let Some(l1) = &shared.l1 {
         l1.invalidate_all();
     }
@@ -77,15 +87,15 @@ async fn resync(shared: &Shared, l2: &L2) {
         .map(|name| name.to_string())
         .collect();
     if !names.is_empty() {
-        let _ = l2
-            .run_unguarded::<()>(redis::cmd("SADD").arg(l2.tags_key()).arg(&names))
-            .await;
+        let register = redis::cmd("SADD").arg(l2.tags_key()).arg(&names).clone();
+        if l2.run_unguarded::<()>(&register).await.is_err() {
+            return false;
+        }
     }
-    if let Ok(known) = l2
-        .run_unguarded::<Vec<String>>(redis::cmd("SMEMBERS").arg(l2.tags_key()))
-        .await
-    {
-        names.extend(known);
+    let members = redis::cmd("SMEMBERS").arg(l2.tags_key()).clone();
+    match l2.run_unguarded::<Vec<String>>(&members).await {
+        Ok(known) => names.extend(known),
+        Err(_) => return false,
     }
     names.sort_unstable();
     names.dedup();
@@ -95,10 +105,11 @@ async fn resync(shared: &Shared, l2: &L2) {
             .run_unguarded::<Vec<Option<u64>>>(redis::cmd("MGET").arg(&keys))
             .await
         else {
-            return;
+            return false;
         };
         for (name, generation) in chunk.iter().zip(generations) {
             shared.generations.merge(name, generation.unwrap_or(0));
         }
     }
+    true
 }
