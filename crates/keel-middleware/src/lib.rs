@@ -2,10 +2,12 @@
 //!
 //! - [`admission`](AdmissionLayer): a concurrency limit and a bounded wait queue per
 //!   workload class; sheds with a typed [`Overloaded`] rejection.
+//! - [`cache`](CacheLayer): tool results from a two-level cache (in-process, Redis) with
+//!   single-flight, adaptive TTL, serve-stale and invalidation.
 //! - [`metrics`](MetricsLayer): per-tool outcome counters, latency histogram and in-flight
 //!   gauge, rendered by [`Metrics::render`] as Prometheus text.
 //!
-//! The server assembles `metrics(admission(base))` around
+//! The server assembles `metrics(cache(admission(base)))` around
 //! `keel_core::Dispatcher::base_tool_service()`, so metrics see rejections and time queueing.
 //!
 //! It is not the error edge: rejections carry their JSON-RPC mapping
@@ -14,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 mod admission;
+mod cache;
 mod metrics;
 #[cfg(test)]
 mod test_support;
@@ -21,5 +24,8 @@ mod test_support;
 pub use admission::{
     AdmissionFuture, AdmissionLayer, AdmissionLimits, AdmissionService, AdmissionState, Capacity,
     ClassGauges, InvalidCapacity, MaxQueueWait, Overloaded, QueueDepth, QueueTimeout,
+};
+pub use cache::{
+    CACHE_META_KEY, CacheHandle, CacheLayer, CacheReport, CacheService, PolicyOverride,
 };
 pub use metrics::{CONTENT_TYPE, Metrics, MetricsFuture, MetricsLayer, MetricsService, Outcome};
