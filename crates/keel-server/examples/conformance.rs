@@ -100,7 +100,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    keel_server::cli::run_until_signal(move |shutdown| {
-        Server::new(config, registry).serve_http(shutdown)
+    keel_server::cli::run_until_signal(move |shutdown| async move {
+        let server = Server::new(config, registry).map_err(std::io::Error::other)?;
+        server.serve_http(shutdown).await
     })
 }

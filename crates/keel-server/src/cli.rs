@@ -129,10 +129,12 @@ fn serve(stdio: bool, listen: Option<SocketAddr>, config: Option<PathBuf>) -> Ex
             .map_err(std::io::Error::other)?;
         let builtins = Arc::new(builtins);
         let ready = Arc::clone(&builtins);
-        let server = Server::new(config, registry).with_readiness(Arc::new(move || {
-            let r = ready.readiness();
-            (r.ready, r.degraded)
-        }));
+        let server = Server::new(config, registry)
+            .map_err(std::io::Error::other)?
+            .with_readiness(Arc::new(move || {
+                let r = ready.readiness();
+                (r.ready, r.degraded)
+            }));
         let result = if stdio {
             server.serve_stdio(shutdown).await
         } else {

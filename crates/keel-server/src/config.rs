@@ -42,6 +42,8 @@ pub struct Config {
     pub builtins: keel_builtins::BuiltinsConfig,
     /// Admission per workload class.
     pub admission: crate::AdmissionConfig,
+    /// The result cache.
+    pub cache: crate::CacheConfig,
 }
 
 impl Default for Config {
@@ -53,6 +55,7 @@ impl Default for Config {
             state_key: None,
             builtins: keel_builtins::BuiltinsConfig::default(),
             admission: crate::AdmissionConfig::default(),
+            cache: crate::CacheConfig::default(),
             instructions: Some("Keel MCP server. Call tools/list to see what it offers.".into()),
         }
     }
@@ -273,7 +276,8 @@ impl Config {
                 "sessions.idle_timeout_secs must be positive".into(),
             ));
         }
-        self.admission.validate()
+        self.admission.validate()?;
+        self.cache.validate()
     }
 }
 

@@ -5,14 +5,20 @@
 //! small typed parameters.
 #![forbid(unsafe_code)]
 
+mod admin;
 mod admission;
+mod cache;
 pub mod cli;
 mod config;
 mod echo;
 mod model;
 mod serve;
 
+pub use admin::INVALIDATE_PATH;
 pub use admission::{AdmissionConfig, ClassConfig};
+pub use cache::{CacheConfig, RedisSection, ScopeConfig, ToolCacheConfig};
 pub use config::{Config, ConfigError, HttpConfig, SessionsConfig, ShutdownConfig};
 pub use echo::{EchoArgs, echo_tool};
-pub use serve::{Extras, Readiness, Server, build_dispatcher, serve_http, serve_stdio};
+pub use serve::{
+    Extras, Readiness, Server, ServerBuilder, build_dispatcher, serve_http, serve_stdio,
+};

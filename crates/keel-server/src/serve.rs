@@ -7,31 +7,33 @@ use axum::{
     routing::get,
 };
 use keel_core::{
-    DispatchSettings, Dispatcher, MemorySessionStore, Registry, RequestStateCodec, ServerInfo,
-    SessionStore, StateKey, ToolService,
+    CallToolResult, DispatchSettings, Dispatcher, MemorySessionStore, Registry, RequestStateCodec,
+    ServerInfo, SessionStore, StateKey, ToolCall, ToolError, ToolService,
 };
-use keel_middleware::{AdmissionLayer, AdmissionLimits, Metrics};
+use keel_middleware::{AdmissionLayer, CacheHandle, CacheLayer, Metrics};
 use keel_transport::{HttpSettings, OriginPolicy, ResumeSettings, SessionMode};
 use tokio_util::sync::CancellationToken;
-use tower::{ServiceBuilder, util::BoxCloneSyncService};
+use tower::{Layer, Service, util::BoxCloneSyncService};
 
-use crate::Config;
+use crate::{Config, ConfigError};
 
 /// How long a `requestState` stays valid.
 const REQUEST_STATE_TTL: Duration = Duration::from_secs(600);
 
-/// Builds the dispatcher: registry, the tool service stack and the session store.
+/// Builds the dispatcher: registry, the tool service stack and the session store (the
+/// in-memory one when `sessions` is `None`).
 pub fn build_dispatcher(
     config: &Config,
     registry: Registry,
     tools: ToolService,
+    sessions: Option<Arc<dyn SessionStore>>,
 ) -> Arc<Dispatcher> {
     let key = config
         .state_key
         .as_ref()
         .map_or_else(StateKey::random, |k| StateKey::new(k.as_bytes().to_vec()));
-    let sessions: Arc<dyn SessionStore> =
-        Arc::new(MemorySessionStore::new(config.sessions.idle_timeout()));
+    let sessions = sessions
+        .unwrap_or_else(|| Arc::new(MemorySessionStore::new(config.sessions.idle_timeout())));
     Arc::new(Dispatcher::new(
         Arc::new(registry),
         tools,
@@ -51,33 +53,107 @@ pub struct Server {
     config: Config,
     dispatcher: Arc<Dispatcher>,
     metrics: Metrics,
+    cache: Option<CacheHandle>,
     readiness: Option<Readiness>,
 }
 
 /// Reports what cannot serve yet: `(ready, reasons)`.
 pub type Readiness = Arc<dyn Fn() -> (bool, Vec<String>) + Send + Sync>;
 
-/// The default tool stack, outermost first: metrics (sees rejections and queueing time),
+/// Wraps the tool service with a user's layer.
+type ToolLayerFn = Box<dyn FnOnce(ToolService) -> ToolService + Send>;
+
+/// Composes a [`Server`]: the default stack from configuration, plus layers of one's own
+/// and a session store of one's choice.
+///
+/// The tool stack, outermost first: metrics (sees every outcome and the time spent
+/// queueing), the result cache (a hit never queues), the added layers in the order added,
 /// admission per workload class, then schema validation and the handler.
-fn tool_stack(registry: &Registry, limits: &AdmissionLimits) -> (ToolService, Metrics) {
-    let admission = AdmissionLayer::new(limits);
-    let metrics = Metrics::for_registry(registry).with_admission(admission.state().clone());
-    let stack = ServiceBuilder::new()
-        .layer(metrics.layer())
-        .layer(admission)
-        .service(Dispatcher::base_tool_service());
-    (BoxCloneSyncService::new(stack), metrics)
+pub struct ServerBuilder {
+    config: Config,
+    registry: Registry,
+    sessions: Option<Arc<dyn SessionStore>>,
+    layers: Vec<ToolLayerFn>,
+    readiness: Option<Readiness>,
+}
+
+impl ServerBuilder {
+    /// Keeps legacy sessions in `store` instead of process memory.
+    pub fn session_store(mut self, store: Arc<dyn SessionStore>) -> Self {
+        self.sessions = Some(store);
+        self
+    }
+
+    /// Adds a layer around tool calls, inside the cache and outside admission; layers added
+    /// first are outermost.
+    pub fn tool_layer<L>(mut self, layer: L) -> Self
+    where
+        L: Layer<ToolService> + Send + 'static,
+        L::Service: Service<ToolCall, Response = CallToolResult, Error = ToolError>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        <L::Service as Service<ToolCall>>::Future: Send + 'static,
+    {
+        self.layers.push(Box::new(move |inner: ToolService| {
+            BoxCloneSyncService::new(layer.layer(inner))
+        }));
+        self
+    }
+
+    /// Adds a readiness check, served at `/readyz` (degraded parts are listed, not fatal).
+    pub fn readiness(mut self, readiness: Readiness) -> Self {
+        self.readiness = Some(readiness);
+        self
+    }
+
+    /// Assembles the server. Fails when the cache cannot be built (Redis configured
+    /// outside a Tokio runtime, or a URL Redis's client refuses).
+    pub fn build(self) -> Result<Server, ConfigError> {
+        let admission = AdmissionLayer::new(&self.config.admission.limits());
+        let mut metrics =
+            Metrics::for_registry(&self.registry).with_admission(admission.state().clone());
+        let mut tools: ToolService =
+            BoxCloneSyncService::new(admission.layer(Dispatcher::base_tool_service()));
+        for layer in self.layers.into_iter().rev() {
+            tools = layer(tools);
+        }
+        let cache = match self.config.cache.build()? {
+            Some(cache) => {
+                let layer = CacheLayer::new(cache, &self.registry, &self.config.cache.overrides());
+                let handle = layer.handle();
+                metrics = metrics.with_cache(handle.clone());
+                tools = BoxCloneSyncService::new(layer.layer(tools));
+                Some(handle)
+            }
+            None => None,
+        };
+        let tools = BoxCloneSyncService::new(metrics.layer().layer(tools));
+        let dispatcher = build_dispatcher(&self.config, self.registry, tools, self.sessions);
+        Ok(Server {
+            config: self.config,
+            dispatcher,
+            metrics,
+            cache,
+            readiness: self.readiness,
+        })
+    }
 }
 
 impl Server {
-    /// A server offering `registry`, every tool call going through the default stack.
-    pub fn new(config: Config, registry: Registry) -> Self {
-        let (tools, metrics) = tool_stack(&registry, &config.admission.limits());
-        let dispatcher = build_dispatcher(&config, registry, tools);
-        Self {
+    /// A server offering `registry` through the default stack.
+    pub fn new(config: Config, registry: Registry) -> Result<Self, ConfigError> {
+        Self::builder(config, registry).build()
+    }
+
+    /// A builder to add layers or choose the session store.
+    pub fn builder(config: Config, registry: Registry) -> ServerBuilder {
+        ServerBuilder {
             config,
-            dispatcher,
-            metrics,
+            registry,
+            sessions: None,
+            layers: Vec::new(),
             readiness: None,
         }
     }
@@ -93,6 +169,11 @@ impl Server {
         &self.metrics
     }
 
+    /// The result cache, when caching is on: invalidation and statistics.
+    pub fn cache(&self) -> Option<&CacheHandle> {
+        self.cache.as_ref()
+    }
+
     /// The dispatcher.
     pub fn dispatcher(&self) -> &Arc<Dispatcher> {
         &self.dispatcher
@@ -104,6 +185,7 @@ impl Server {
         let extras = Extras {
             metrics: Some(self.metrics),
             readiness: self.readiness,
+            cache: self.cache,
         };
         serve_http(listener, &self.config, self.dispatcher, extras, shutdown).await
     }
@@ -121,6 +203,8 @@ pub struct Extras {
     pub metrics: Option<Metrics>,
     /// `/readyz`.
     pub readiness: Option<Readiness>,
+    /// `POST /admin/cache/invalidate`, when `[cache] admin_token` is set.
+    pub cache: Option<CacheHandle>,
 }
 
 /// Serves HTTP on a bound listener until `shutdown` fires and the drain ends: readiness
@@ -180,6 +264,13 @@ pub async fn serve_http(
                     )
                 }
             }),
+        );
+    }
+    if let (Some(cache), Some(token)) = (extras.cache, &config.cache.admin_token) {
+        app = app.merge(crate::admin::routes(cache, token.clone()));
+        tracing::info!(
+            path = crate::admin::INVALIDATE_PATH,
+            "cache invalidation endpoint on"
         );
     }
     let limits = config.http.limits();

@@ -6,6 +6,9 @@ mod support;
 use serde_json::{Value, json};
 use support::{KeelHttp, keel_command, within};
 
+/// Turns the result cache off for `analyze`.
+const UNCACHED: &str = "[cache.tools.analyze]\nenabled = false\n";
+
 /// `keel bench` on `analyze` with `connections`; the JSON report.
 async fn bench(url: &str, connections: &str) -> Value {
     // Large enough that concurrent calls overlap inside the tool.
@@ -50,14 +53,18 @@ async fn bench(url: &str, connections: &str) -> Value {
 async fn a_configured_class_capacity_refuses_what_exceeds_it() {
     // Defaults: the cpu class runs one call per core and queues twice that; two connections
     // are never refused.
-    let server = KeelHttp::start().await;
+    // Identical calls would be answered by the result cache: admission is what is measured.
+    let server = KeelHttp::start_with_config(UNCACHED).await;
     let r = bench(&server.url, "2").await;
     assert!(r["ok"].as_u64().unwrap() > 0, "{r}");
     assert_eq!(r["errors"]["total"], 0, "{r}");
 
     // One call at a time and no queue: concurrent calls beyond it are refused as overload
     // (a JSON-RPC error), the admitted ones succeed.
-    let tight = KeelHttp::start_with_config("[admission.cpu]\ncapacity = 1\nqueue = 0\n").await;
+    let tight = KeelHttp::start_with_config(&format!(
+        "{UNCACHED}[admission.cpu]\ncapacity = 1\nqueue = 0\n"
+    ))
+    .await;
     let r = bench(&tight.url, "6").await;
     let refused: u64 = r["errors"]["jsonrpc"]
         .as_object()

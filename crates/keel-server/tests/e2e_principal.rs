@@ -54,6 +54,7 @@ async fn http_requests_are_anonymous() {
     let mut config = Config::default();
     config.http.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     let dispatcher = keel_server::Server::new(config.clone(), registry())
+        .expect("server builds")
         .dispatcher()
         .clone();
     let listener = tokio::net::TcpListener::bind(config.http.listen)
@@ -124,6 +125,7 @@ async fn stdio_requests_act_for_the_local_user() {
     };
 
     let dispatcher = keel_server::Server::new(Config::default(), registry())
+        .expect("server builds")
         .dispatcher()
         .clone();
     let (mut to_server, server_in) = pipe::pipe().expect("stdin pipe");

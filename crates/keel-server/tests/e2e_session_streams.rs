@@ -75,6 +75,7 @@ async fn serve() -> Served {
     let mut config = Config::default();
     config.http.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     let dispatcher = keel_server::Server::new(config.clone(), registry)
+        .expect("server builds")
         .dispatcher()
         .clone();
     let listener = tokio::net::TcpListener::bind(config.http.listen)
@@ -534,6 +535,7 @@ async fn stdio_sessions_get_the_updates_they_subscribed_to() {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
     let dispatcher = keel_server::Server::new(Config::default(), registry())
+        .expect("server builds")
         .dispatcher()
         .clone();
     let (client, server) = tokio::io::duplex(1 << 16);

@@ -9,15 +9,15 @@
 mod args;
 mod progress;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use keel_analyze::{
     AnalysisError, AnalysisPool, AnalysisRequest, CancelToken, CsvOptions, Dataset, render_text,
     report_schema,
 };
 use keel_core::{
-    Annotations, CallToolResult, Context, Failure, TaskSupport, Tool, ToolBuilder, ToolError,
-    Workload,
+    Annotations, CachePolicy, CallToolResult, Context, Failure, TaskSupport, Tool, ToolBuilder,
+    ToolError, Workload,
 };
 use keel_query::Databases;
 use serde_json::Value;
@@ -79,6 +79,12 @@ impl Analyzer {
             .workload(Workload::Cpu)
             .task_support(TaskSupport::Optional)
             .output_schema(report_schema())
+            // A pure function of inline data; rows read from a database may change.
+            .cache(
+                CachePolicy::new(Duration::from_secs(60))
+                    .ttl_bounds(Duration::from_secs(60), Duration::from_secs(600))
+                    .only_if(|args| args.get("query").is_none_or(Value::is_null)),
+            )
             .typed_handler(move |args: AnalyzeArgs, cx: Context| {
                 let analyzer = Arc::clone(&analyzer);
                 async move { analyzer.call(args, cx).await }

@@ -11,9 +11,9 @@ mod engine;
 mod fetch;
 mod output;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
-use keel_core::{Annotations, Context, Tool, ToolBuilder, Workload};
+use keel_core::{Annotations, CachePolicy, Context, Tool, ToolBuilder, Workload};
 use keel_embed::cosine;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -67,6 +67,12 @@ fn builder(name: &str, title: &str, description: &str, input: serde_json::Value)
         .description(description)
         .annotations(Annotations::read_only())
         .workload(Workload::Ml)
+        // A pure function of the texts for one model.
+        .cache(
+            CachePolicy::new(Duration::from_secs(600))
+                .ttl_bounds(Duration::from_secs(600), Duration::from_secs(3600))
+                .version(MODEL_NAME),
+        )
 }
 
 /// The three tools, sharing one engine.

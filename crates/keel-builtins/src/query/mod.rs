@@ -8,7 +8,11 @@
 
 mod resources;
 
-use keel_core::{Annotations, CallToolResult, Context, Tool, ToolBuilder, ToolError, Workload};
+use std::time::Duration;
+
+use keel_core::{
+    Annotations, CachePolicy, CallToolResult, Context, Tool, ToolBuilder, ToolError, Workload,
+};
 use keel_query::{Database, Databases, QueryError, QueryOutput, render_table};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -68,6 +72,13 @@ pub(crate) fn query_tool(databases: &Databases) -> Tool {
         .annotations(Annotations::read_only())
         .workload(Workload::Io)
         .output_schema(inline_schema::<QueryOutput>())
+        // Data may change under a read-only view: a short freshness, and the last answer
+        // for a minute when the database is unreachable (`[cache.tools.query]` tunes both).
+        .cache(
+            CachePolicy::new(Duration::from_secs(2))
+                .ttl_bounds(Duration::from_secs(2), Duration::from_secs(10))
+                .serve_stale(Duration::from_secs(60)),
+        )
         .typed_handler(move |args: QueryArgs, _cx: Context| {
             let databases = databases.clone();
             async move { run(&databases, args).await }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use keel_core::{Registry, ToolDefinition};
 
 use super::{MetricsLayer, table::ToolTable};
-use crate::AdmissionState;
+use crate::{AdmissionState, CacheHandle};
 
 /// The metrics of every tool call, plus admission gauges when given the admission state.
 /// Cheap to clone; all clones see the same series.
@@ -16,6 +16,7 @@ use crate::AdmissionState;
 pub struct Metrics {
     pub(crate) tools: Arc<ToolTable>,
     pub(crate) admission: Option<AdmissionState>,
+    pub(crate) cache: Option<CacheHandle>,
 }
 
 impl Metrics {
@@ -24,6 +25,7 @@ impl Metrics {
         Self {
             tools: Arc::new(ToolTable::new(tools)),
             admission: None,
+            cache: None,
         }
     }
 
@@ -35,6 +37,12 @@ impl Metrics {
     /// Also renders the gauges and shed counters of this admission state.
     pub fn with_admission(mut self, admission: AdmissionState) -> Self {
         self.admission = Some(admission);
+        self
+    }
+
+    /// Also renders the counters of this cache.
+    pub fn with_cache(mut self, cache: CacheHandle) -> Self {
+        self.cache = Some(cache);
         self
     }
 

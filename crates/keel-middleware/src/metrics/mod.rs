@@ -8,6 +8,7 @@
 //! created up front and recording is a read-only map probe plus a few relaxed atomic adds,
 //! with no dependency. The exposition format is small enough to write directly.
 
+mod cache_families;
 mod future;
 mod handle;
 mod histogram;

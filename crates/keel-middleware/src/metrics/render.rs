@@ -19,7 +19,11 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = self
             .write_tools(&mut out)
-            .and_then(|()| self.write_admission(&mut out));
+            .and_then(|()| self.write_admission(&mut out))
+            .and_then(|()| match &self.cache {
+                Some(cache) => super::cache_families::write(cache, &mut out),
+                None => Ok(()),
+            });
         out
     }
 
@@ -150,7 +154,7 @@ impl Metrics {
     }
 }
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str) -> fmt::Result {
+pub(super) fn family(out: &mut String, name: &str, kind: &str, help: &str) -> fmt::Result {
     writeln!(out, "# HELP {name} {help}")?;
     writeln!(out, "# TYPE {name} {kind}")
 }
