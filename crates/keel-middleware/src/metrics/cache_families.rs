@@ -112,6 +112,17 @@ pub(crate) fn write(cache: &CacheHandle, out: &mut String) -> fmt::Result {
     }
     family(
         out,
+        "keel_cache_l2_connected",
+        "gauge",
+        "1 while Redis answers and this node follows its invalidations (0: L1 only).",
+    )?;
+    writeln!(
+        out,
+        "keel_cache_l2_connected {}",
+        u8::from(r.levels.subscribed)
+    )?;
+    family(
+        out,
         "keel_cache_in_flight",
         "gauge",
         "Computations in flight.",
