@@ -106,7 +106,7 @@ async fn a_burst_of_identical_calls_runs_the_tool_once() {
     );
     latencies.sort();
     let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
-    println!(
+    eprintln!(
         "{n} identical calls of a {WORK:?} tool: 1 run; latency p50 {:?}, p99 {:?}, max {:?}; \
          burst answered in {wall:?}",
         at(0.5),
