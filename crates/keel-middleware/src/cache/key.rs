@@ -18,15 +18,26 @@ pub(crate) fn fingerprint(definition: &ToolDefinition, policy: &CachePolicy) -> 
     h.finalize().into()
 }
 
-/// The key of one call: the tool's fingerprint, the arguments in canonical form, and the
-/// scope (`None` for shared results, the principal's key otherwise).
-pub(crate) fn call_key(fingerprint: &[u8; 32], arguments: &Value, scope: Option<&str>) -> CacheKey {
+/// A hasher that has absorbed one whole block holding the tool's fingerprint: cloned per
+/// call, so a call with small arguments costs one SHA-256 compression instead of two.
+pub(crate) fn keyed_hasher(fingerprint: &[u8; 32]) -> Sha256 {
+    let mut block = [0u8; 64];
+    block[..32].copy_from_slice(fingerprint);
+    block[32..].copy_from_slice(b"keel-call-key-v1\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0");
     let mut h = Sha256::new();
-    h.update(fingerprint);
+    h.update(block);
+    h
+}
+
+/// The key of one call: the tool's fingerprint (absorbed in `keyed`, from
+/// [`keyed_hasher`]), the arguments in canonical form, and the scope (`None` for shared
+/// results, the principal's key otherwise).
+pub(crate) fn call_key(keyed: &Sha256, arguments: &Value, scope: Option<&str>) -> CacheKey {
+    let mut h = keyed.clone();
     match scope {
-        None => h.update(b"\0shared\0"),
+        None => h.update(b"s"),
         Some(principal) => {
-            h.update(b"\0principal\0");
+            h.update(b"p");
             h.update((principal.len() as u64).to_le_bytes());
             h.update(principal.as_bytes());
         }
@@ -72,9 +83,22 @@ fn canonical(value: &Value, h: &mut Sha256) {
 }
 
 fn string(s: &str, h: &mut Sha256) {
-    // Serializing a string into a Vec cannot fail.
-    let escaped = serde_json::to_vec(s).unwrap_or_default();
-    h.update(&escaped);
+    // Escaped as JSON straight into the hasher; writing into a hasher cannot fail.
+    let _ = serde_json::to_writer(HashWriter(h), s);
+}
+
+/// Lets serde_json write into a hasher without a buffer.
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -98,7 +122,10 @@ mod tests {
         let a: Value =
             serde_json::from_str(r#"{"b": [1, {"y": 2, "x": "s"}], "a": null}"#).unwrap();
         let b: Value = serde_json::from_str(r#"{"a":null,"b":[1,{"x":"s","y":2}]}"#).unwrap();
-        assert_eq!(call_key(&f, &a, None), call_key(&f, &b, None));
+        assert_eq!(
+            call_key(&keyed_hasher(&f), &a, None),
+            call_key(&keyed_hasher(&f), &b, None)
+        );
         for other in [
             json!({"a": null, "b": [{"x": "s", "y": 2}, 1]}),
             json!({"a": null, "b": [1, {"x": "s", "y": 3}]}),
@@ -107,8 +134,8 @@ mod tests {
             json!({"a\":null,\"b": [1, {"x": "s", "y": 2}]}),
         ] {
             assert_ne!(
-                call_key(&f, &a, None),
-                call_key(&f, &other, None),
+                call_key(&keyed_hasher(&f), &a, None),
+                call_key(&keyed_hasher(&f), &other, None),
                 "{other}"
             );
         }
@@ -119,21 +146,21 @@ mod tests {
         let args = json!({"q": 1});
         let policy = CachePolicy::new(Duration::from_secs(1));
         let f = fingerprint(&tool(json!({"type": "object"})), &policy);
-        let shared = call_key(&f, &args, None);
-        assert_ne!(shared, call_key(&f, &args, Some("alice")));
+        let shared = call_key(&keyed_hasher(&f), &args, None);
+        assert_ne!(shared, call_key(&keyed_hasher(&f), &args, Some("alice")));
         assert_ne!(
-            call_key(&f, &args, Some("alice")),
-            call_key(&f, &args, Some("bob"))
+            call_key(&keyed_hasher(&f), &args, Some("alice")),
+            call_key(&keyed_hasher(&f), &args, Some("bob"))
         );
         let changed = fingerprint(
             &tool(json!({"type": "object", "properties": {"q": {"type": "integer"}}})),
             &policy,
         );
-        assert_ne!(shared, call_key(&changed, &args, None));
+        assert_ne!(shared, call_key(&keyed_hasher(&changed), &args, None));
         let bumped = fingerprint(
             &tool(json!({"type": "object"})),
             &policy.clone().version("2"),
         );
-        assert_ne!(shared, call_key(&bumped, &args, None));
+        assert_ne!(shared, call_key(&keyed_hasher(&bumped), &args, None));
     }
 }

@@ -7,7 +7,7 @@ use keel_cache::{Tag, TtlPolicy};
 use keel_core::{CachePolicy, CacheScope, Registry, ToolCall};
 use serde_json::Value;
 
-use super::key::fingerprint;
+use super::key::{fingerprint, keyed_hasher};
 
 /// A configured change to one tool's declared policy; unset fields keep the declaration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -43,7 +43,8 @@ pub(crate) struct Resolved {
     pub(crate) max_entry_bytes: usize,
     pub(crate) max_stale: Duration,
     pub(crate) tags: Vec<Tag>,
-    pub(crate) fingerprint: [u8; 32],
+    /// A hasher holding the tool's fingerprint (see [`keyed_hasher`]).
+    pub(crate) keyed: sha2::Sha256,
     only_if: Option<fn(&Value) -> bool>,
 }
 
@@ -91,7 +92,7 @@ impl Policies {
                     max_entry_bytes: p.max_entry_bytes,
                     max_stale: p.max_stale,
                     tags,
-                    fingerprint: fingerprint(definition, &p),
+                    keyed: keyed_hasher(&fingerprint(definition, &p)),
                     only_if: p.only_if,
                 };
                 policies.cached.insert(name.to_owned(), Arc::new(resolved));

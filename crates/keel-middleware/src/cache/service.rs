@@ -156,7 +156,7 @@ where
         CacheScope::Shared => None,
         CacheScope::PerPrincipal => Some(call.principal().key()),
     };
-    let key = call_key(&policy.fingerprint, &call.arguments, scope);
+    let key = call_key(&policy.keyed, &call.arguments, scope);
     let stale = match shared.cache.get(&policy.name, &key, &policy.ttl).await {
         Lookup::Fresh(entry, level) => match read(&entry, level) {
             Some(result) => return Ok(CallToolResult::from_shared(result)),
