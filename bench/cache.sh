@@ -59,7 +59,9 @@ sleep 1
 
 printf '%-16s %5s %10s %8s %8s %7s\n' server round req/s p50_us p99_us errors
 for r in $(seq "$rounds"); do
-  for name in "${names[@]}"; do
+  # The order rotates each round, so no server always runs first (or right after another).
+  for i in $(seq 0 $(( ${#names[@]} - 1 ))); do
+    name=${names[$(( (i + r) % ${#names[@]} ))]}
     era=modern; [ "$name" = "fastmcp cached" ] && era=legacy
     "$keel" bench "http://127.0.0.1:${port[$name]}/mcp" -q --era "$era" -c "$conns" -d "${secs}s" \
       --tool echo --args '{"text":"hello"}' --slo none --json "$work/r.json" >/dev/null 2>&1 || true
