@@ -4,7 +4,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::{KeelHttp, keel_command, within};
+use support::{KeelHttp, keel_bench, keel_command, within};
 
 /// Turns the result cache off for `analyze`.
 const UNCACHED: &str = "[cache.tools.analyze]\nenabled = false\n";
@@ -14,39 +14,21 @@ async fn bench(url: &str, connections: &str) -> Value {
     // Large enough that concurrent calls overlap inside the tool.
     let values: Vec<u32> = (0..15_000).map(|i| (i * 7919) % 977).collect();
     let args = json!({ "values": values, "operations": [{ "op": "mean" }, { "op": "median" }] });
-    let dir = tempfile::tempdir().expect("temp dir");
-    let report = dir.path().join("r.json");
-    let mut cmd = tokio::process::Command::from(keel_command("error"));
-    cmd.args([
-        "bench",
-        "-q",
+    let args = args.to_string();
+    keel_bench(
         url,
-        "-c",
-        connections,
-        "-d",
-        "1s",
-        "--tool",
-        "analyze",
-        "--args",
-        &args.to_string(),
-        "--slo",
-        "none",
-        "--max-error-rate",
-        "1",
-        "--json",
-        &report.display().to_string(),
-    ])
-    .kill_on_drop(true);
-    let out = within("keel bench", cmd.output())
-        .await
-        .expect("run keel bench");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("JSON")
+        &[
+            "-c",
+            connections,
+            "-d",
+            "1s",
+            "--tool",
+            "analyze",
+            "--args",
+            &args,
+        ],
+    )
+    .await
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ mod redis;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{KeelHttp, http::Http, keel_command, modern_meta, within};
+use support::{KeelHttp, http::Http, keel_bench, modern_meta, within};
 
 const TOKEN: &str = "an-admin-token-for-tests";
 
@@ -128,7 +128,7 @@ async fn nodes_share_results_and_invalidations_through_redis() {
 /// `keel bench` on cached `analyze` calls over `keys` distinct inputs; the JSON report.
 async fn bench(url: &str, seconds: u32, keys: u32) -> Value {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (workload, report) = (dir.path().join("w.toml"), dir.path().join("r.json"));
+    let workload = dir.path().join("w.toml");
     std::fs::write(
         &workload,
         format!(
@@ -138,22 +138,9 @@ async fn bench(url: &str, seconds: u32, keys: u32) -> Value {
         ),
     )
     .expect("workload");
-    let mut cmd = tokio::process::Command::from(keel_command("error"));
-    cmd.args(["bench", "-q", url, "-c", "4", "-d", &format!("{seconds}s")])
-        .args(["--workload", &workload.display().to_string()])
-        .args(["--slo", "none", "--max-error-rate", "1"])
-        .args(["--json", &report.display().to_string()])
-        .kill_on_drop(true);
-    let out = within("keel bench", cmd.output())
-        .await
-        .expect("keel bench");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("JSON")
+    let seconds = format!("{seconds}s");
+    let workload = workload.display().to_string();
+    keel_bench(url, &["-c", "4", "-d", &seconds, "--workload", &workload]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -170,6 +170,29 @@ pub(crate) fn expect_result<'a>(message: &'a Value, id: &Value) -> &'a Value {
         .unwrap_or_else(|| panic!("no result in {message}"))
 }
 
+/// Runs `keel bench` on `url` with `args` (no SLO gate, any error rate) and returns its JSON
+/// report; the run itself must succeed.
+pub(crate) async fn keel_bench(url: &str, args: &[&str]) -> Value {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let report = dir.path().join("r.json");
+    let mut cmd = tokio::process::Command::from(keel_command("error"));
+    cmd.args(["bench", "-q", url])
+        .args(args)
+        .args(["--slo", "none", "--max-error-rate", "1"])
+        .args(["--json", &report.display().to_string()])
+        .kill_on_drop(true);
+    let out = within("keel bench", cmd.output())
+        .await
+        .expect("run keel bench");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("JSON")
+}
+
 /// A `keel serve` process on a loopback port, killed when dropped.
 pub(crate) struct KeelHttp {
     child: Child,
