@@ -7,24 +7,28 @@ use axum::{
     routing::get,
 };
 use keel_core::{
-    DispatchSettings, Dispatcher, MemorySessionStore, Registry, RequestStateCodec, ServerInfo,
-    SessionStore, StateKey, ToolService,
+    DispatchSettings, Dispatcher, MemorySessionStore, MethodRequest, MethodService, MethodStack,
+    Registry, Reply, RequestStateCodec, ServerInfo, SessionStore, StateKey, ToolService,
 };
-use keel_middleware::{AdmissionLayer, AdmissionLimits, Metrics};
+use keel_middleware::{
+    AdmissionLayer, AdmissionLimits, Metrics, RequestAdmissionLayer, RequestMetricsLayer,
+};
 use keel_transport::{HttpSettings, OriginPolicy, ResumeSettings, SessionMode};
 use tokio_util::sync::CancellationToken;
-use tower::{ServiceBuilder, util::BoxCloneSyncService};
+use tower::{Service, ServiceBuilder, util::BoxCloneSyncService};
 
 use crate::Config;
 
 /// How long a `requestState` stays valid.
 const REQUEST_STATE_TTL: Duration = Duration::from_secs(600);
 
-/// Builds the dispatcher: registry, the tool service stack and the session store.
+/// Builds the dispatcher: registry, the tool service stack, the request stack and the
+/// session store.
 pub fn build_dispatcher(
     config: &Config,
     registry: Registry,
     tools: ToolService,
+    requests: &impl MethodStack,
 ) -> Arc<Dispatcher> {
     let key = config
         .state_key
@@ -32,18 +36,21 @@ pub fn build_dispatcher(
         .map_or_else(StateKey::random, |k| StateKey::new(k.as_bytes().to_vec()));
     let sessions: Arc<dyn SessionStore> =
         Arc::new(MemorySessionStore::new(config.sessions.idle_timeout()));
-    Arc::new(Dispatcher::new(
-        Arc::new(registry),
-        tools,
-        sessions,
-        RequestStateCodec::new(key, REQUEST_STATE_TTL),
-        ServerInfo {
-            name: "keel".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            instructions: config.instructions.clone(),
-        },
-        DispatchSettings::default(),
-    ))
+    Arc::new(
+        Dispatcher::new(
+            Arc::new(registry),
+            tools,
+            sessions,
+            RequestStateCodec::new(key, REQUEST_STATE_TTL),
+            ServerInfo {
+                name: "keel".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+                instructions: config.instructions.clone(),
+            },
+            DispatchSettings::default(),
+        )
+        .with_request_stack(requests),
+    )
 }
 
 /// A configured server, ready to serve over HTTP or stdio.
@@ -58,22 +65,58 @@ pub struct Server {
 pub type Readiness = Arc<dyn Fn() -> (bool, Vec<String>) + Send + Sync>;
 
 /// The default tool stack, outermost first: metrics (sees rejections and queueing time),
-/// admission per workload class, then schema validation and the handler.
-fn tool_stack(registry: &Registry, limits: &AdmissionLimits) -> (ToolService, Metrics) {
+/// admission per workload class, then schema validation and the handler. Also returns the
+/// request stack sharing its metrics and admission state.
+fn tool_stack(
+    registry: &Registry,
+    limits: &AdmissionLimits,
+) -> (ToolService, RequestStack, Metrics) {
     let admission = AdmissionLayer::new(limits);
     let metrics = Metrics::for_registry(registry).with_admission(admission.state().clone());
+    let requests = RequestStack {
+        metrics: metrics.request_layer(),
+        admission: admission.request_layer(),
+    };
     let stack = ServiceBuilder::new()
         .layer(metrics.layer())
         .layer(admission)
         .service(Dispatcher::base_tool_service());
-    (BoxCloneSyncService::new(stack), metrics)
+    (BoxCloneSyncService::new(stack), requests, metrics)
+}
+
+/// The default request stack, outermost first: metrics by method (sees refusals and
+/// queueing time), then admission of `resources/read` and `prompts/get` by their declared
+/// workload in the tool stack's classes, then the dispatcher's routing.
+pub(crate) struct RequestStack {
+    metrics: RequestMetricsLayer,
+    admission: RequestAdmissionLayer,
+}
+
+impl MethodStack for RequestStack {
+    fn wrap<S>(&self, route: S) -> MethodService
+    where
+        S: Service<MethodRequest, Response = Reply, Error = std::convert::Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        MethodService::new(
+            ServiceBuilder::new()
+                .layer(self.metrics.clone())
+                .layer(self.admission.clone())
+                .service(route),
+        )
+    }
 }
 
 impl Server {
-    /// A server offering `registry`, every tool call going through the default stack.
+    /// A server offering `registry`, every request going through the default request stack
+    /// and every tool call through the default tool stack.
     pub fn new(config: Config, registry: Registry) -> Self {
-        let (tools, metrics) = tool_stack(&registry, &config.admission.limits());
-        let dispatcher = build_dispatcher(&config, registry, tools);
+        let (tools, requests, metrics) = tool_stack(&registry, &config.admission.limits());
+        let dispatcher = build_dispatcher(&config, registry, tools, &requests);
         Self {
             config,
             dispatcher,
@@ -88,7 +131,7 @@ impl Server {
         self
     }
 
-    /// The metrics of tool calls.
+    /// The metrics of requests and tool calls.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }
