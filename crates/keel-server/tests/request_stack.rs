@@ -2,7 +2,7 @@
 //! sockets): every method is measured, and a resource read is admitted in its declared
 //! workload class beside the tools of that class.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use keel_core::{
     CallToolResult, Context, Dispatcher, Incoming, Principal, Registry, Reply, RequestEnv,
@@ -98,12 +98,24 @@ async fn an_io_resource_read_is_shed_when_the_io_class_is_full_while_cheap_work_
     // The first read holds the one io permit, blocked in its handler.
     let holder = Arc::clone(&dispatcher);
     let first = tokio::spawn(async move {
-        send(&holder, "resources/read", json!({ "uri": "test://db" }), false).await
+        send(
+            &holder,
+            "resources/read",
+            json!({ "uri": "test://db" }),
+            false,
+        )
+        .await
     });
     started.notified().await;
 
     for uri in ["test://db", "test://db/orders"] {
-        let shed = send(&dispatcher, "resources/read", json!({ "uri": uri }), false).await;
+        // Shed at once; without admission it would wait on the gate.
+        let shed = tokio::time::timeout(
+            Duration::from_secs(10),
+            send(&dispatcher, "resources/read", json!({ "uri": uri }), false),
+        )
+        .await
+        .expect("answered at once, not queued behind the gate");
         assert_eq!(shed.error, Some(ErrorCode::SERVER_OVERLOADED), "{uri}");
         let error = &body(&shed)["error"];
         assert_eq!(error["code"], -32000);
@@ -129,7 +141,13 @@ async fn an_io_resource_read_is_shed_when_the_io_class_is_full_while_cheap_work_
     let first = first.await.expect("the first read ends");
     assert_eq!(body(&first)["result"]["contents"][0]["text"], "rows");
     // The class is free again.
-    let again = send(&dispatcher, "resources/read", json!({ "uri": "test://db/x" }), false).await;
+    let again = send(
+        &dispatcher,
+        "resources/read",
+        json!({ "uri": "test://db/x" }),
+        false,
+    )
+    .await;
     assert_eq!(again.error, None);
 
     let text = server.metrics().render();
@@ -165,7 +183,11 @@ async fn every_method_is_counted_in_the_request_metrics() {
         ("resources/templates/list", json!({}), false),
         ("resources/read", json!({ "uri": "test://db" }), false),
         ("resources/subscribe", json!({ "uri": "test://db" }), false),
-        ("resources/unsubscribe", json!({ "uri": "test://db" }), false),
+        (
+            "resources/unsubscribe",
+            json!({ "uri": "test://db" }),
+            false,
+        ),
         ("prompts/list", json!({}), false),
         ("prompts/get", json!({ "name": "none" }), false),
         (
@@ -182,8 +204,8 @@ async fn every_method_is_counted_in_the_request_metrics() {
         ("tasks/result", json!({ "taskId": "none" }), true),
         ("no/such/method", json!({}), false),
     ];
-    for (method, params, modern) in methods {
-        send(d, method, params, modern).await;
+    for (method, params, modern) in &methods {
+        send(d, method, params.clone(), *modern).await;
     }
     let text = server.metrics().render();
     for (method, _, _) in &methods[..20] {
