@@ -208,6 +208,20 @@ async fn read(h: &Harness, uri: &str) -> Value {
 }
 
 #[tokio::test]
+async fn schema_resources_are_admitted_as_io_work() {
+    let (_dir, h) = harness().await;
+    let registry = h.dispatcher.registry();
+    for uri in [
+        "keel://databases",
+        "keel://db/main/tables",
+        "keel://db/main/tables/orders",
+    ] {
+        let target = registry.find_resource(uri).expect("a registered resource");
+        assert_eq!(target.workload(), keel_core::Workload::Io, "{uri}");
+    }
+}
+
+#[tokio::test]
 async fn schema_resources_list_databases_tables_and_columns() {
     let (_dir, h) = harness().await;
     let resources = h.rpc("resources/list", json!({})).await;

@@ -28,8 +28,8 @@ pub use cache_policy::{CachePolicy, CacheScope};
 pub use content::{CallToolResult, Content};
 pub use context::{ClientCaps, Context, ListChange, LogLevel, Outbound};
 pub use dispatch::{
-    DispatchSettings, Dispatcher, Incoming, Opening, ParsedRequest, Reply, RequestEnv, RequestMeta,
-    ServerInfo, check_modern_meta,
+    DispatchSettings, Dispatcher, Incoming, MethodRequest, MethodService, MethodStack, Opening,
+    ParsedRequest, Reply, RequestEnv, RequestMeta, ServerInfo, check_modern_meta,
 };
 pub use error::{Rejection, ToolError};
 pub use failure::{FAILURE_META_KEY, Failure, FailureKind, WireFailure};
@@ -38,7 +38,8 @@ pub use prompt::{Prompt, PromptArgument, PromptBuilder, PromptHandler};
 pub use registry::{Registry, RegistryBuilder, RegistryError, ToolEntry};
 pub use request_state::{RequestStateCodec, StateError, StateKey};
 pub use resource::{
-    CompleteHandler, ReadHandler, Resource, ResourceBuilder, ResourceContents, ResourceTemplate,
+    CompleteHandler, ReadHandler, Resource, ResourceBuilder, ResourceContents, ResourceTarget,
+    ResourceTemplate,
 };
 pub use schema::SchemaError;
 pub use session::{MemorySessionStore, Session, SessionId, SessionStore, StoreFuture};

@@ -4,7 +4,7 @@ use std::{future::Future, sync::Arc};
 
 use serde_json::{Map, Value, json};
 
-use crate::{Context, ToolError, resource::CompleteHandler, tool::BoxFuture};
+use crate::{Context, ToolError, Workload, resource::CompleteHandler, tool::BoxFuture};
 
 /// A declared prompt argument.
 #[derive(Debug, Clone)]
@@ -28,6 +28,8 @@ pub struct Prompt {
     pub name: String,
     /// Declared arguments.
     pub arguments: Vec<PromptArgument>,
+    /// Workload class of a `prompts/get`, for admission.
+    pub workload: Workload,
     pub(crate) listing: Value,
     pub(crate) get: PromptHandler,
     pub(crate) complete: Option<CompleteHandler>,
@@ -39,6 +41,7 @@ pub struct PromptBuilder {
     title: Option<String>,
     description: Option<String>,
     arguments: Vec<PromptArgument>,
+    workload: Workload,
     complete: Option<CompleteHandler>,
 }
 
@@ -50,8 +53,15 @@ impl PromptBuilder {
             title: None,
             description: None,
             arguments: Vec::new(),
+            workload: Workload::Light,
             complete: None,
         }
+    }
+
+    /// Sets the workload class of a `prompts/get` (default [`Workload::Light`]).
+    pub fn workload(mut self, w: Workload) -> Self {
+        self.workload = w;
+        self
     }
 
     /// Sets the title.
@@ -116,6 +126,7 @@ impl PromptBuilder {
         Prompt {
             name: self.name,
             arguments: self.arguments,
+            workload: self.workload,
             listing: Value::Object(listing),
             get: Arc::new(move |args, cx| Box::pin(f(args, cx))),
             complete: self.complete,

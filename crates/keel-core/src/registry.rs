@@ -5,7 +5,7 @@ use std::{collections::HashMap, sync::Arc};
 use serde_json::Value;
 
 use crate::{
-    Prompt, Resource, ResourceTemplate, Tool, ToolDefinition, ToolHandler,
+    Prompt, Resource, ResourceTarget, ResourceTemplate, Tool, ToolDefinition, ToolHandler,
     schema::{CompiledSchema, SchemaError, header_params},
 };
 
@@ -64,11 +64,25 @@ impl Registry {
         &self.tools
     }
 
-    pub(crate) fn resource(&self, uri: &str) -> Option<&Resource> {
+    /// Finds a fixed resource by URI.
+    pub fn resource(&self, uri: &str) -> Option<&Resource> {
         self.resource_index.get(uri).map(|&i| &self.resources[i])
     }
 
-    pub(crate) fn prompt(&self, name: &str) -> Option<&Prompt> {
+    /// What a `resources/read` of `uri` reads: the fixed resource at that URI, else the
+    /// first template that matches it.
+    pub fn find_resource(&self, uri: &str) -> Option<ResourceTarget<'_>> {
+        if let Some(r) = self.resource(uri) {
+            return Some(ResourceTarget::Fixed(r));
+        }
+        self.templates
+            .iter()
+            .find(|t| t.is_match(uri))
+            .map(ResourceTarget::Template)
+    }
+
+    /// Finds a prompt by name.
+    pub fn prompt(&self, name: &str) -> Option<&Prompt> {
         self.prompt_index.get(name).map(|&i| &self.prompts[i])
     }
 

@@ -4,7 +4,7 @@ use std::{future::Future, sync::Arc};
 
 use serde_json::{Map, Value, json};
 
-use crate::{Context, ToolError, tool::BoxFuture};
+use crate::{Context, ToolError, Workload, tool::BoxFuture};
 
 /// One item of a `resources/read` result.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,6 +84,8 @@ pub struct Resource {
     pub uri: String,
     /// The listing entry (`name`, `title`, `description`, `mimeType`, …) as sent.
     pub listing: Value,
+    /// Workload class of a read, for admission.
+    pub workload: Workload,
     pub(crate) read: ReadHandler,
 }
 
@@ -94,6 +96,8 @@ pub struct ResourceTemplate {
     pub uri_template: String,
     /// The listing entry as sent.
     pub listing: Value,
+    /// Workload class of a read, for admission.
+    pub workload: Workload,
     pub(crate) read: ReadHandler,
     pub(crate) complete: Option<CompleteHandler>,
 }
@@ -101,35 +105,71 @@ pub struct ResourceTemplate {
 impl ResourceTemplate {
     /// Matches a URI against the template, returning the variables.
     pub fn matches(&self, uri: &str) -> Option<Map<String, Value>> {
-        match_template(&self.uri_template, uri)
+        let mut vars = Map::new();
+        match_template(&self.uri_template, uri, |name, value| {
+            vars.insert(name.into(), json!(value));
+        })
+        .then_some(vars)
+    }
+
+    /// Whether a URI matches the template (without collecting the variables).
+    pub fn is_match(&self, uri: &str) -> bool {
+        match_template(&self.uri_template, uri, |_, _| {})
     }
 }
 
-fn match_template(template: &str, uri: &str) -> Option<Map<String, Value>> {
-    let mut vars = Map::new();
+/// What a `resources/read` URI names.
+#[derive(Clone, Copy)]
+pub enum ResourceTarget<'a> {
+    /// The fixed resource at that URI.
+    Fixed(&'a Resource),
+    /// The first template (in registration order) the URI matches.
+    Template(&'a ResourceTemplate),
+}
+
+impl ResourceTarget<'_> {
+    /// The workload class a read declares.
+    pub fn workload(self) -> Workload {
+        match self {
+            Self::Fixed(r) => r.workload,
+            Self::Template(t) => t.workload,
+        }
+    }
+}
+
+/// Matches `uri` against `template`, handing each variable to `var`.
+fn match_template(template: &str, uri: &str, mut var: impl FnMut(&str, &str)) -> bool {
     let (mut t, mut u) = (template, uri);
     loop {
         match t.find('{') {
-            None => return (t == u).then_some(vars),
+            None => return t == u,
             Some(open) => {
                 let literal = &t[..open];
-                u = u.strip_prefix(literal)?;
-                let close = t[open..].find('}')? + open;
+                let Some(rest) = u.strip_prefix(literal) else {
+                    return false;
+                };
+                u = rest;
+                let Some(close) = t[open..].find('}').map(|c| c + open) else {
+                    return false;
+                };
                 let name = &t[open + 1..close];
                 t = &t[close + 1..];
                 let end = match t.find('{') {
                     _ if t.is_empty() => u.find('/').unwrap_or(u.len()),
-                    Some(0) => return None,
+                    Some(0) => return false,
                     _ => {
                         let next_lit = &t[..t.find('{').unwrap_or(t.len())];
-                        u.find(next_lit)?
+                        match u.find(next_lit) {
+                            Some(end) => end,
+                            None => return false,
+                        }
                     }
                 };
                 let value = &u[..end];
                 if value.is_empty() || value.contains('/') {
-                    return None;
+                    return false;
                 }
-                vars.insert(name.into(), json!(value));
+                var(name, value);
                 u = &u[end..];
             }
         }
@@ -140,6 +180,7 @@ fn match_template(template: &str, uri: &str) -> Option<Map<String, Value>> {
 pub struct ResourceBuilder {
     uri: String,
     listing: Map<String, Value>,
+    workload: Workload,
     complete: Option<CompleteHandler>,
 }
 
@@ -153,8 +194,16 @@ impl ResourceBuilder {
         Self {
             uri,
             listing,
+            workload: Workload::Light,
             complete: None,
         }
+    }
+
+    /// Sets the workload class of a read (default [`Workload::Light`]): admission runs
+    /// reads of a database or a model in their class, beside the tools of that class.
+    pub fn workload(mut self, w: Workload) -> Self {
+        self.workload = w;
+        self
     }
 
     /// Sets the title.
@@ -202,6 +251,7 @@ impl ResourceBuilder {
         Resource {
             uri: self.uri,
             listing: Value::Object(self.listing),
+            workload: self.workload,
             read: Self::handler(move |uri, _, cx| f(uri, cx)),
         }
     }
@@ -217,6 +267,7 @@ impl ResourceBuilder {
         ResourceTemplate {
             uri_template: self.uri,
             listing: Value::Object(self.listing),
+            workload: self.workload,
             read: Self::handler(f),
             complete: self.complete,
         }
@@ -225,7 +276,15 @@ impl ResourceBuilder {
 
 #[cfg(test)]
 mod tests {
-    use super::match_template;
+    use serde_json::{Map, Value, json};
+
+    fn match_template(template: &str, uri: &str) -> Option<Map<String, Value>> {
+        let mut vars = Map::new();
+        super::match_template(template, uri, |k, v| {
+            vars.insert(k.into(), json!(v));
+        })
+        .then_some(vars)
+    }
 
     #[test]
     fn templates_match_single_segments() {

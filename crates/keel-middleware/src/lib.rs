@@ -1,14 +1,20 @@
-//! Keel's tower layers around tool calls, each in its own directory:
+//! Keel's tower layers around tool calls and around every request, each concern in its own
+//! directory:
 //!
 //! - [`admission`](AdmissionLayer): a concurrency limit and a bounded wait queue per
-//!   workload class; sheds with a typed [`Overloaded`] rejection.
+//!   workload class; sheds with a typed [`Overloaded`] rejection. Its
+//!   [`RequestAdmissionLayer`] admits `resources/read` and `prompts/get` through the same
+//!   state.
 //! - [`cache`](CacheLayer): tool results from a two-level cache (in-process, Redis) with
 //!   single-flight, adaptive TTL, serve-stale and invalidation.
 //! - [`metrics`](MetricsLayer): per-tool outcome counters, latency histogram and in-flight
-//!   gauge, rendered by [`Metrics::render`] as Prometheus text.
+//!   gauge, rendered by [`Metrics::render`] as Prometheus text; [`RequestMetricsLayer`]
+//!   does the same per request method.
 //!
 //! The server assembles `metrics(cache(admission(base)))` around
-//! `keel_core::Dispatcher::base_tool_service()`, so metrics see rejections and time queueing.
+//! `keel_core::Dispatcher::base_tool_service()`, so metrics see rejections and time queueing,
+//! and `metrics(admission(route))` as the dispatcher's request stack
+//! (`keel_core::MethodStack`).
 //!
 //! It is not the error edge: rejections carry their JSON-RPC mapping
 //! ([`keel_core::Rejection`]) and the dispatcher applies it. It knows no HTTP: serving the
@@ -24,8 +30,12 @@ mod test_support;
 pub use admission::{
     AdmissionFuture, AdmissionLayer, AdmissionLimits, AdmissionService, AdmissionState, Capacity,
     ClassGauges, InvalidCapacity, MaxQueueWait, Overloaded, QueueDepth, QueueTimeout,
+    RequestAdmissionFuture, RequestAdmissionLayer, RequestAdmissionService,
 };
 pub use cache::{
     CACHE_META_KEY, CacheHandle, CacheLayer, CacheReport, CacheService, PolicyOverride,
 };
-pub use metrics::{CONTENT_TYPE, Metrics, MetricsFuture, MetricsLayer, MetricsService, Outcome};
+pub use metrics::{
+    CONTENT_TYPE, Metrics, MetricsFuture, MetricsLayer, MetricsService, Outcome,
+    RequestMetricsFuture, RequestMetricsLayer, RequestMetricsService, RequestOutcome,
+};

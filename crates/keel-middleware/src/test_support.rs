@@ -3,12 +3,16 @@
 
 use std::{
     collections::{HashMap, HashSet},
+    convert::Infallible,
+    future::Future,
     sync::{Arc, Mutex},
 };
 
 use keel_core::{
-    CallToolResult, Context, Registry, ToolBuilder, ToolCall, ToolError, ToolService, Workload,
+    CallToolResult, Context, Incoming, MethodRequest, Principal, PromptBuilder, Registry, Reply,
+    RequestEnv, ResourceBuilder, ToolBuilder, ToolCall, ToolError, ToolService, Workload,
 };
+use keel_protocol::ProtocolVersion;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use tower::{service_fn, util::BoxCloneSyncService};
@@ -219,4 +223,119 @@ pub(crate) fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> 
         .collect();
     assert_eq!(matching.len(), 1, "{name}{labels:?} matched {matching:?}");
     matching[0].value
+}
+
+/// A registry for request-level tests: the workload tools of [`registry`], plus a fixed
+/// resource, a template and a prompt per class (`test://io`, `test://io/{id}`, prompt `io`).
+pub(crate) fn request_registry() -> Registry {
+    let mut b = Registry::builder();
+    for w in [Workload::Light, Workload::Cpu, Workload::Io, Workload::Ml] {
+        let name = w.as_str();
+        b = b
+            .tool(
+                ToolBuilder::new(name, json!({"type": "object"}))
+                    .workload(w)
+                    .handler(|_: Value, _: Context| async { Ok(CallToolResult::text("ok")) }),
+            )
+            .resource(
+                ResourceBuilder::new(format!("test://{name}"), name)
+                    .workload(w)
+                    .read(|_, _| async { Ok(Vec::new()) }),
+            )
+            .template(
+                ResourceBuilder::new(format!("test://{name}/{{id}}"), name)
+                    .workload(w)
+                    .read_template(|_, _, _| async { Ok(Vec::new()) }),
+            )
+            .prompt(
+                PromptBuilder::new(name)
+                    .workload(w)
+                    .get(|_, _| async { Ok(json!({ "messages": [] })) }),
+            );
+    }
+    b.build().expect("test registry builds")
+}
+
+/// A legacy-era request `method` with `params`, as the dispatcher hands it to the stack.
+pub(crate) fn method_request(registry: &Registry, method: &str, params: Value) -> MethodRequest {
+    let text = json!({ "jsonrpc": "2.0", "id": 7, "method": method, "params": params });
+    let Incoming::Request(parsed) = Incoming::decode(text.to_string().as_bytes()) else {
+        panic!("{text} is a request");
+    };
+    let env = RequestEnv {
+        version: ProtocolVersion::V2025_06_18,
+        session: None,
+        outbound: None,
+        cancel: tokio_util::sync::CancellationToken::new(),
+        sessions_enabled: false,
+        cancellable_by_notification: false,
+        principal: Principal::anonymous(),
+    };
+    MethodRequest::new(parsed, env, registry)
+}
+
+/// A mock routing service: records each method as it starts, then answers `ok` at once or,
+/// for methods listed as gated, once the test releases a permit.
+#[derive(Clone)]
+pub(crate) struct RouteGate {
+    gated: &'static [&'static str],
+    permits: Arc<Semaphore>,
+    started: Arc<Mutex<Vec<String>>>,
+}
+
+impl RouteGate {
+    pub(crate) fn new(gated: &'static [&'static str]) -> Self {
+        Self {
+            gated,
+            permits: Arc::new(Semaphore::new(0)),
+            started: Arc::default(),
+        }
+    }
+
+    pub(crate) fn service(
+        &self,
+    ) -> impl tower::Service<
+        MethodRequest,
+        Response = Reply,
+        Error = Infallible,
+        Future = impl Future<Output = Result<Reply, Infallible>> + Send,
+    > + Clone
+    + Send
+    + Sync
+    + 'static {
+        let gate = self.clone();
+        service_fn(move |request: MethodRequest| {
+            let gate = gate.clone();
+            async move {
+                let method = request.method().to_owned();
+                gate.started
+                    .lock()
+                    .expect("not poisoned")
+                    .push(method.clone());
+                if gate.gated.contains(&method.as_str())
+                    && let Ok(permit) = gate.permits.acquire().await
+                {
+                    permit.forget();
+                }
+                let id = request
+                    .id()
+                    .cloned()
+                    .unwrap_or(keel_protocol::RequestId::Number(0));
+                Ok(Reply {
+                    body: Some(keel_protocol::encode_result(&id, &json!({}))),
+                    error: None,
+                    created_session: None,
+                })
+            }
+        })
+    }
+
+    pub(crate) fn release(&self, n: usize) {
+        self.permits.add_permits(n);
+    }
+
+    /// The methods that reached the inner service, in order.
+    pub(crate) fn started(&self) -> Vec<String> {
+        self.started.lock().expect("not poisoned").clone()
+    }
 }

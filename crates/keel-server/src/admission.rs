@@ -25,7 +25,7 @@ pub struct AdmissionConfig {
     pub light: Option<ClassConfig>,
     /// CPU-bound tools (analyze).
     pub cpu: Option<ClassConfig>,
-    /// Tools waiting on a database or service (query).
+    /// Tools and resources waiting on a database or service (query, `keel://db/...`).
     pub io: Option<ClassConfig>,
     /// Model inference (embed, similarity, classify).
     pub ml: Option<ClassConfig>,

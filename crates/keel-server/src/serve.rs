@@ -7,25 +7,29 @@ use axum::{
     routing::get,
 };
 use keel_core::{
-    CallToolResult, DispatchSettings, Dispatcher, MemorySessionStore, Registry, RequestStateCodec,
-    ServerInfo, SessionStore, StateKey, ToolCall, ToolError, ToolService,
+    CallToolResult, DispatchSettings, Dispatcher, MemorySessionStore, MethodRequest, MethodService,
+    MethodStack, Registry, Reply, RequestStateCodec, ServerInfo, SessionStore, StateKey, ToolCall,
+    ToolError, ToolService,
 };
-use keel_middleware::{AdmissionLayer, CacheHandle, CacheLayer, Metrics};
+use keel_middleware::{
+    AdmissionLayer, CacheHandle, CacheLayer, Metrics, RequestAdmissionLayer, RequestMetricsLayer,
+};
 use keel_transport::{HttpSettings, OriginPolicy, ResumeSettings, SessionMode};
 use tokio_util::sync::CancellationToken;
-use tower::{Layer, Service, util::BoxCloneSyncService};
+use tower::{Layer, Service, ServiceBuilder, util::BoxCloneSyncService};
 
 use crate::{Config, ConfigError};
 
 /// How long a `requestState` stays valid.
 const REQUEST_STATE_TTL: Duration = Duration::from_secs(600);
 
-/// Builds the dispatcher: registry, the tool service stack and the session store (the
-/// in-memory one when `sessions` is `None`).
+/// Builds the dispatcher: registry, the tool service stack, the request stack and the
+/// session store (the in-memory one when `sessions` is `None`).
 pub fn build_dispatcher(
     config: &Config,
     registry: Registry,
     tools: ToolService,
+    requests: &impl MethodStack,
     sessions: Option<Arc<dyn SessionStore>>,
 ) -> Arc<Dispatcher> {
     let key = config
@@ -34,18 +38,21 @@ pub fn build_dispatcher(
         .map_or_else(StateKey::random, |k| StateKey::new(k.as_bytes().to_vec()));
     let sessions = sessions
         .unwrap_or_else(|| Arc::new(MemorySessionStore::new(config.sessions.idle_timeout())));
-    Arc::new(Dispatcher::new(
-        Arc::new(registry),
-        tools,
-        sessions,
-        RequestStateCodec::new(key, REQUEST_STATE_TTL),
-        ServerInfo {
-            name: "keel".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            instructions: config.instructions.clone(),
-        },
-        DispatchSettings::default(),
-    ))
+    Arc::new(
+        Dispatcher::new(
+            Arc::new(registry),
+            tools,
+            sessions,
+            RequestStateCodec::new(key, REQUEST_STATE_TTL),
+            ServerInfo {
+                name: "keel".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+                instructions: config.instructions.clone(),
+            },
+            DispatchSettings::default(),
+        )
+        .with_request_stack(requests),
+    )
 }
 
 /// A configured server, ready to serve over HTTP or stdio.
@@ -63,17 +70,28 @@ pub type Readiness = Arc<dyn Fn() -> (bool, Vec<String>) + Send + Sync>;
 /// Wraps the tool service with a user's layer.
 type ToolLayerFn = Box<dyn FnOnce(ToolService) -> ToolService + Send>;
 
+/// Wraps the request service with a user's layer.
+type RequestLayerFn = Box<dyn Fn(MethodService) -> MethodService + Send + Sync>;
+
 /// Composes a [`Server`]: the default stack from configuration, plus layers of one's own
 /// and a session store of one's choice.
 ///
-/// The tool stack, outermost first: metrics (sees every outcome and the time spent
-/// queueing), the result cache (a hit never queues), the added layers in the order added,
-/// admission per workload class, then schema validation and the handler.
+/// Every request (lists, reads, prompts, completion, subscriptions, tasks, tool calls)
+/// first passes the request stack, outermost first: metrics by method (sees refusals and
+/// queueing time), the added request layers in the order added, admission of
+/// `resources/read` and `prompts/get` by their declared workload, then the routing.
+///
+/// A tool call then passes the tool stack, outermost first: metrics (sees every outcome and
+/// the time spent queueing), the result cache (a hit never queues), the added tool layers in
+/// the order added, admission per workload class, then schema validation and the handler.
+/// Both admissions share one state: a database read through a resource and a `query` call
+/// queue in the same io class.
 pub struct ServerBuilder {
     config: Config,
     registry: Registry,
     sessions: Option<Arc<dyn SessionStore>>,
     layers: Vec<ToolLayerFn>,
+    request_layers: Vec<RequestLayerFn>,
     readiness: Option<Readiness>,
 }
 
@@ -98,6 +116,25 @@ impl ServerBuilder {
     {
         self.layers.push(Box::new(move |inner: ToolService| {
             BoxCloneSyncService::new(layer.layer(inner))
+        }));
+        self
+    }
+
+    /// Adds a layer around every request, inside request metrics and outside request
+    /// admission; layers added first are outermost. The place for a policy on every method
+    /// (authorization, rate limits): it refuses by answering a [`Reply`] itself.
+    pub fn request_layer<L>(mut self, layer: L) -> Self
+    where
+        L: Layer<MethodService> + Send + Sync + 'static,
+        L::Service: Service<MethodRequest, Response = Reply, Error = std::convert::Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        <L::Service as Service<MethodRequest>>::Future: Send + 'static,
+    {
+        self.request_layers.push(Box::new(move |inner| {
+            MethodService::new(layer.layer(inner))
         }));
         self
     }
@@ -130,7 +167,13 @@ impl ServerBuilder {
             None => None,
         };
         let tools = BoxCloneSyncService::new(metrics.layer().layer(tools));
-        let dispatcher = build_dispatcher(&self.config, self.registry, tools, self.sessions);
+        let requests = RequestStack {
+            metrics: metrics.request_layer(),
+            admission: admission.request_layer(),
+            layers: self.request_layers,
+        };
+        let dispatcher =
+            build_dispatcher(&self.config, self.registry, tools, &requests, self.sessions);
         Ok(Server {
             config: self.config,
             dispatcher,
@@ -138,6 +181,40 @@ impl ServerBuilder {
             cache,
             readiness: self.readiness,
         })
+    }
+}
+
+/// The request stack of [`ServerBuilder`]. Without added layers it is erased once; each
+/// added layer costs one more boxed future per request.
+struct RequestStack {
+    metrics: RequestMetricsLayer,
+    admission: RequestAdmissionLayer,
+    layers: Vec<RequestLayerFn>,
+}
+
+impl MethodStack for RequestStack {
+    fn wrap<S>(&self, route: S) -> MethodService
+    where
+        S: Service<MethodRequest, Response = Reply, Error = std::convert::Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        if self.layers.is_empty() {
+            return MethodService::new(
+                ServiceBuilder::new()
+                    .layer(self.metrics.clone())
+                    .layer(self.admission.clone())
+                    .service(route),
+            );
+        }
+        let mut inner = MethodService::new(self.admission.layer(route));
+        for layer in self.layers.iter().rev() {
+            inner = layer(inner);
+        }
+        MethodService::new(self.metrics.layer(inner))
     }
 }
 
@@ -154,6 +231,7 @@ impl Server {
             registry,
             sessions: None,
             layers: Vec::new(),
+            request_layers: Vec::new(),
             readiness: None,
         }
     }
@@ -164,7 +242,7 @@ impl Server {
         self
     }
 
-    /// The metrics of tool calls.
+    /// The metrics of requests and tool calls.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }

@@ -3,7 +3,7 @@
 //! `keel://db/{database}/tables/{table}` one table.
 
 use keel_core::{
-    Context, Resource, ResourceBuilder, ResourceContents, ResourceTemplate, ToolError,
+    Context, Resource, ResourceBuilder, ResourceContents, ResourceTemplate, ToolError, Workload,
 };
 use keel_protocol::{Era, ErrorCode, RpcError};
 use keel_query::{Database, Databases, TableInfo};
@@ -20,6 +20,7 @@ pub(crate) fn database_resources(databases: &Databases) -> Vec<Resource> {
         .title("Databases")
         .description("The databases the query tool can read: name, engine and row limits.")
         .mime_type(JSON)
+        .workload(Workload::Io)
         .read(move |uri, _cx| {
             let listing = listing(&databases);
             async move { Ok(vec![ResourceContents::text(uri, JSON, listing.to_string())]) }
@@ -46,6 +47,7 @@ pub(crate) fn database_templates(databases: &Databases) -> Vec<ResourceTemplate>
             .title("Tables of a database")
             .description("Tables and views of one database with their columns and row counts.")
             .mime_type(JSON)
+            .workload(Workload::Io)
             .complete(complete.clone())
             .read_template(move |uri, vars, cx| {
                 let databases = databases.clone();
@@ -73,6 +75,7 @@ pub(crate) fn database_templates(databases: &Databases) -> Vec<ResourceTemplate>
                  count. PostgreSQL tables may be named schema.table.",
             )
             .mime_type(JSON)
+            .workload(Workload::Io)
             .complete(complete)
             .read_template(move |uri, vars, cx| {
                 let databases = databases.clone();

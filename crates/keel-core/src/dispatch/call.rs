@@ -7,7 +7,9 @@ use keel_protocol::{Era, ProtocolVersion, RequestId, RpcError, methods};
 use serde_json::{Map, Value, json};
 use tower::{ServiceExt, service_fn, util::BoxCloneSyncService};
 
-use super::{Dispatcher, ParsedRequest, Reply, RequestEnv, task_methods::tasks_capability_missing};
+use super::{
+    Dispatcher, ParsedRequest, Reply, RequestEnv, Router, task_methods::tasks_capability_missing,
+};
 use crate::{
     CallToolResult, TaskSupport, ToolCall, ToolError, ToolService, WireFailure,
     context::InputSource, request_state::request_digest, tasks::TaskStatus,
@@ -26,7 +28,9 @@ impl Dispatcher {
             call.tool.handler().call(call.arguments, call.context).await
         }))
     }
+}
 
+impl Router {
     pub(super) async fn call_tool(
         &self,
         id: &RequestId,

@@ -7,13 +7,13 @@ use keel_protocol::{Era, ErrorCode, ProtocolVersion, RpcError};
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::{Dispatcher, ParsedRequest, RequestEnv};
+use super::{ParsedRequest, RequestEnv, Router};
 use crate::{
-    Context, ToolError,
+    Context, ResourceTarget, ToolError,
     context::{ContextInner, InputSource},
 };
 
-impl Dispatcher {
+impl Router {
     /// The page `[start, end)` a cursor selects, and the next cursor.
     fn page(
         &self,
@@ -108,7 +108,7 @@ impl Dispatcher {
         self.context_with_caps(req, env, cancel, input, Self::client_caps(req, env))
     }
 
-    /// [`Dispatcher::context`] with capabilities the caller already read.
+    /// [`Router::context`] with capabilities the caller already read.
     pub(crate) fn context_with_caps(
         &self,
         req: &ParsedRequest,
@@ -144,23 +144,21 @@ impl Dispatcher {
     ) -> Result<Map<String, Value>, RpcError> {
         let uri = req.required_str("uri")?;
         let cx = self.context(req, env, env.cancel.clone(), InputSource::None);
-        let contents = if let Some(r) = self.registry.resource(uri) {
-            (r.read)(uri.to_owned(), Map::new(), cx).await
-        } else if let Some((t, vars)) = self
-            .registry
-            .templates
-            .iter()
-            .find_map(|t| t.matches(uri).map(|v| (t, v)))
-        {
-            (t.read)(uri.to_owned(), vars, cx).await
-        } else {
-            let code = if env.version.era() == Era::Modern {
-                ErrorCode::INVALID_PARAMS
-            } else {
-                ErrorCode::RESOURCE_NOT_FOUND_LEGACY
-            };
-            return Err(RpcError::new(code, format!("Resource not found: {uri}"))
-                .with_data(json!({ "uri": uri })));
+        let contents = match self.registry.find_resource(uri) {
+            Some(ResourceTarget::Fixed(r)) => (r.read)(uri.to_owned(), Map::new(), cx).await,
+            Some(ResourceTarget::Template(t)) => {
+                let vars = t.matches(uri).unwrap_or_default();
+                (t.read)(uri.to_owned(), vars, cx).await
+            }
+            None => {
+                let code = if env.version.era() == Era::Modern {
+                    ErrorCode::INVALID_PARAMS
+                } else {
+                    ErrorCode::RESOURCE_NOT_FOUND_LEGACY
+                };
+                return Err(RpcError::new(code, format!("Resource not found: {uri}"))
+                    .with_data(json!({ "uri": uri })));
+            }
         };
         let contents = contents.map_err(|e| handler_error(e, "resource"))?;
         let mut m = Map::new();

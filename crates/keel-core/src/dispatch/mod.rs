@@ -1,14 +1,15 @@
 //! The one dispatch path: every request of every era and transport goes through
-//! [`Dispatcher::handle`].
+//! [`Dispatcher::handle`], then the request stack ([`MethodStack`]), then the routing.
 
 mod call;
 mod lists;
+mod method;
 mod request;
 mod request_meta;
 mod session_methods;
 mod task_methods;
 
-use std::{sync::Arc, time::Duration};
+use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use dashmap::DashMap;
 use keel_protocol::{
@@ -19,6 +20,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+pub use method::{MethodRequest, MethodService, MethodStack};
 pub use request::{Incoming, Opening, ParsedRequest};
 pub use request_meta::RequestMeta;
 
@@ -102,7 +104,118 @@ impl Default for DispatchSettings {
 }
 
 /// Serves MCP requests of both eras over any transport.
+///
+/// Every request (notifications aside) passes the request stack installed with
+/// [`Dispatcher::with_request_stack`] before it is routed by method; `tools/call` then also
+/// passes the tool service stack.
 pub struct Dispatcher {
+    router: Arc<Router>,
+    /// The request stack around [`Router::route`]; `None`: no layers, routed inline.
+    requests: Option<MethodService>,
+}
+
+impl Dispatcher {
+    /// A dispatcher over a registry, the tool service stack and a session store.
+    pub fn new(
+        registry: Arc<Registry>,
+        tools: ToolService,
+        sessions: Arc<dyn SessionStore>,
+        state: RequestStateCodec,
+        info: ServerInfo,
+        settings: DispatchSettings,
+    ) -> Self {
+        Self {
+            router: Arc::new(Router::new(
+                registry, tools, sessions, state, info, settings,
+            )),
+            requests: None,
+        }
+    }
+
+    /// Installs the request stack every request passes before it is routed (replacing any
+    /// installed before); call it before serving.
+    pub fn with_request_stack(mut self, stack: &impl MethodStack) -> Self {
+        let router = Arc::clone(&self.router);
+        let route = tower::service_fn(move |request: MethodRequest| {
+            let router = Arc::clone(&router);
+            async move { Ok::<_, Infallible>(router.route(request).await) }
+        });
+        self.requests = Some(stack.wrap(route));
+        self
+    }
+
+    /// The server's shutdown state: transports spawn their detached tasks on it and watch
+    /// it to drain.
+    pub fn shutdown(&self) -> &crate::Shutdown {
+        self.router.shutdown()
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.router.registry
+    }
+
+    /// Changes announced with [`crate::Context::notify_changed`], for transports that push
+    /// them to legacy sessions' standalone streams.
+    pub fn subscribe_changes(&self) -> tokio::sync::broadcast::Receiver<crate::ListChange> {
+        self.router.changes.subscribe()
+    }
+
+    /// The session store.
+    pub fn sessions(&self) -> &Arc<dyn SessionStore> {
+        &self.router.sessions
+    }
+
+    /// Creates a session outside `initialize` (stdio keeps one per process), owned by
+    /// `principal`.
+    pub fn new_session(
+        &self,
+        version: ProtocolVersion,
+        caps: ClientCaps,
+        principal: Principal,
+    ) -> Arc<Session> {
+        self.router.new_session(version, caps, principal)
+    }
+
+    /// Checks a modern request's declared version: `Ok` with the revision, or the
+    /// `UnsupportedProtocolVersion` error.
+    pub fn modern_version(declared: &str) -> Result<ProtocolVersion, RpcError> {
+        match ProtocolVersion::parse(declared) {
+            Some(v) if v.era() == Era::Modern => Ok(v),
+            _ => Err(RpcError::unsupported_version(declared, &SUPPORTED_VERSIONS)),
+        }
+    }
+
+    /// Handles one request or notification. Notifications are acted on here; requests go
+    /// through the request stack to the routing.
+    pub async fn handle(&self, req: ParsedRequest, env: RequestEnv) -> Reply {
+        if req.id.is_none() {
+            self.router.notification(&req, &env);
+            return Reply::none();
+        }
+        let request = MethodRequest::new(req, env, &self.router.registry);
+        match &self.requests {
+            None => self.router.route(request).await,
+            Some(stack) => match stack.serve(request).await {
+                Ok(reply) => reply,
+                Err(never) => match never {},
+            },
+        }
+    }
+
+    /// Delivers a client's response to a server-to-client request; false if none was waiting.
+    pub fn client_response(
+        &self,
+        session: &Session,
+        id: &RequestId,
+        result: Result<Value, RpcError>,
+    ) -> bool {
+        session.complete_client_request(id, result)
+    }
+}
+
+/// The routing behind a [`Dispatcher`]: the innermost service of the request stack.
+pub(crate) struct Router {
     pub(crate) registry: Arc<Registry>,
     pub(crate) tools: ToolService,
     pub(crate) sessions: Arc<dyn SessionStore>,
@@ -119,9 +232,8 @@ pub struct Dispatcher {
     shutdown: crate::Shutdown,
 }
 
-impl Dispatcher {
-    /// A dispatcher over a registry, the tool service stack and a session store.
-    pub fn new(
+impl Router {
+    fn new(
         registry: Arc<Registry>,
         tools: ToolService,
         sessions: Arc<dyn SessionStore>,
@@ -152,31 +264,11 @@ impl Dispatcher {
         }
     }
 
-    /// The server's shutdown state: transports spawn their detached tasks on it and watch
-    /// it to drain.
-    pub fn shutdown(&self) -> &crate::Shutdown {
+    pub(crate) fn shutdown(&self) -> &crate::Shutdown {
         &self.shutdown
     }
 
-    /// The registry.
-    pub fn registry(&self) -> &Arc<Registry> {
-        &self.registry
-    }
-
-    /// Changes announced with [`crate::Context::notify_changed`], for transports that push
-    /// them to legacy sessions' standalone streams.
-    pub fn subscribe_changes(&self) -> tokio::sync::broadcast::Receiver<crate::ListChange> {
-        self.changes.subscribe()
-    }
-
-    /// The session store.
-    pub fn sessions(&self) -> &Arc<dyn SessionStore> {
-        &self.sessions
-    }
-
-    /// Creates a session outside `initialize` (stdio keeps one per process), owned by
-    /// `principal`.
-    pub fn new_session(
+    pub(crate) fn new_session(
         &self,
         version: ProtocolVersion,
         caps: ClientCaps,
@@ -190,20 +282,10 @@ impl Dispatcher {
         ))
     }
 
-    /// Checks a modern request's declared version: `Ok` with the revision, or the
-    /// `UnsupportedProtocolVersion` error.
-    pub fn modern_version(declared: &str) -> Result<ProtocolVersion, RpcError> {
-        match ProtocolVersion::parse(declared) {
-            Some(v) if v.era() == Era::Modern => Ok(v),
-            _ => Err(RpcError::unsupported_version(declared, &SUPPORTED_VERSIONS)),
-        }
-    }
-
-    /// Handles one request or notification.
-    pub async fn handle(&self, req: ParsedRequest, env: RequestEnv) -> Reply {
-        let id = req.id.clone();
-        let Some(id) = id else {
-            self.notification(&req, &env);
+    /// Answers one request by its method (the innermost service of the request stack).
+    pub(crate) async fn route(&self, request: MethodRequest) -> Reply {
+        let (req, env) = request.into_parts();
+        let Some(id) = req.id.clone() else {
             return Reply::none();
         };
         let era = env.version.era();
@@ -323,16 +405,6 @@ impl Dispatcher {
             map: &self.in_flight,
             key: Some(key),
         }
-    }
-
-    /// Delivers a client's response to a server-to-client request; false if none was waiting.
-    pub fn client_response(
-        &self,
-        session: &Session,
-        id: &RequestId,
-        result: Result<Value, RpcError>,
-    ) -> bool {
-        session.complete_client_request(id, result)
     }
 
     pub(crate) fn log_level(req: &ParsedRequest, env: &RequestEnv) -> Option<LogLevel> {

@@ -9,10 +9,10 @@ use keel_protocol::{
 };
 use serde_json::{Map, Value, json};
 
-use super::{Dispatcher, ParsedRequest, Reply, RequestEnv};
+use super::{ParsedRequest, Reply, RequestEnv, Router};
 use crate::{ClientCaps, ListChange, LogLevel, Outbound};
 
-impl Dispatcher {
+impl Router {
     fn capabilities(&self, version: ProtocolVersion) -> Value {
         let mut caps = json!({
             "tools": { "listChanged": true },

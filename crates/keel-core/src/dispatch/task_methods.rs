@@ -3,14 +3,14 @@
 use keel_protocol::{RpcError, meta, methods};
 use serde_json::{Map, Value, json};
 
-use super::{Dispatcher, ParsedRequest, RequestEnv};
+use super::{ParsedRequest, RequestEnv, Router};
 
 /// The error for clients that did not declare the tasks extension.
 pub(crate) fn tasks_capability_missing() -> RpcError {
     RpcError::missing_capability(json!({ "extensions": { meta::TASKS_EXTENSION: {} } }))
 }
 
-impl Dispatcher {
+impl Router {
     pub(super) fn task_method(
         &self,
         req: &ParsedRequest,

@@ -37,25 +37,63 @@ pub struct QueueTimeout {
 /// A shed call should come back after about this long when no queue-wait bound says more.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 
+impl Overloaded {
+    /// The overload failure the client sees (`-32000` with `retryAfterMs`).
+    pub fn to_failure(&self) -> Failure {
+        Failure::overloaded(Some(DEFAULT_RETRY_AFTER), self.to_string())
+            .with_detail("workload", self.workload.as_str())
+            .with_detail("reason", "queue_full")
+            .with_detail("inFlight", self.in_flight)
+            .with_detail("queued", self.queued)
+            .with_source(self.clone())
+    }
+}
+
+impl QueueTimeout {
+    /// The overload failure the client sees (`-32000` with `retryAfterMs`).
+    pub fn to_failure(&self) -> Failure {
+        // The queue was as long as the bound allows: a retry sooner would wait again.
+        let waited = u64::try_from(self.waited.as_millis()).unwrap_or(u64::MAX);
+        Failure::overloaded(Some(self.waited.max(DEFAULT_RETRY_AFTER)), self.to_string())
+            .with_detail("workload", self.workload.as_str())
+            .with_detail("reason", "queue_timeout")
+            .with_detail("waitedMs", waited)
+            .with_source(self.clone())
+    }
+}
+
+/// Why admission refused a call or request: shed at once, or waited too long.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Refusal {
+    #[error(transparent)]
+    Overloaded(#[from] Overloaded),
+    #[error(transparent)]
+    QueueTimeout(#[from] QueueTimeout),
+}
+
+impl Refusal {
+    pub(crate) fn to_failure(&self) -> Failure {
+        match self {
+            Self::Overloaded(e) => e.to_failure(),
+            Self::QueueTimeout(e) => e.to_failure(),
+        }
+    }
+}
+
 impl From<Overloaded> for ToolError {
     fn from(e: Overloaded) -> Self {
-        let failure = Failure::overloaded(Some(DEFAULT_RETRY_AFTER), e.to_string())
-            .with_detail("workload", e.workload.as_str())
-            .with_detail("reason", "queue_full")
-            .with_detail("inFlight", e.in_flight)
-            .with_detail("queued", e.queued);
-        ToolError::Failed(failure.with_source(e))
+        ToolError::Failed(e.to_failure())
     }
 }
 
 impl From<QueueTimeout> for ToolError {
     fn from(e: QueueTimeout) -> Self {
-        // The queue was as long as the bound allows: a retry sooner would wait again.
-        let waited = u64::try_from(e.waited.as_millis()).unwrap_or(u64::MAX);
-        let failure = Failure::overloaded(Some(e.waited.max(DEFAULT_RETRY_AFTER)), e.to_string())
-            .with_detail("workload", e.workload.as_str())
-            .with_detail("reason", "queue_timeout")
-            .with_detail("waitedMs", waited);
-        ToolError::Failed(failure.with_source(e))
+        ToolError::Failed(e.to_failure())
+    }
+}
+
+impl From<Refusal> for ToolError {
+    fn from(e: Refusal) -> Self {
+        ToolError::Failed(e.to_failure())
     }
 }

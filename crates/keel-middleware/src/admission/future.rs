@@ -6,10 +6,12 @@ use std::{
     task::{Context, Poll, ready},
 };
 
-use keel_core::{BoxFuture, CallToolResult, ToolCall, ToolError};
+use keel_core::{CallToolResult, ToolCall, ToolError};
 use pin_project_lite::pin_project;
 use tokio::sync::OwnedSemaphorePermit;
 use tower::{Service, util::Oneshot};
+
+use super::state::PermitWait;
 
 pin_project! {
     /// Waits for a permit if the call was queued, then runs the inner service while holding
@@ -34,7 +36,7 @@ pin_project! {
             error: Option<ToolError>,
         },
         Queued {
-            wait: BoxFuture<Result<OwnedSemaphorePermit, ToolError>>,
+            wait: PermitWait,
             call: Option<(S, ToolCall)>,
         },
         Running {
@@ -53,11 +55,7 @@ impl<S: Service<ToolCall>> AdmissionFuture<S> {
         }
     }
 
-    pub(crate) fn queued(
-        wait: BoxFuture<Result<OwnedSemaphorePermit, ToolError>>,
-        service: S,
-        call: ToolCall,
-    ) -> Self {
+    pub(crate) fn queued(wait: PermitWait, service: S, call: ToolCall) -> Self {
         Self {
             state: State::Queued {
                 wait,
@@ -96,9 +94,9 @@ where
                 StateProj::Queued { wait, call } => {
                     let permit = match ready!(wait.as_mut().poll(cx)) {
                         Ok(permit) => permit,
-                        Err(error) => {
+                        Err(refusal) => {
                             state.set(State::Done);
-                            return Poll::Ready(Err(error));
+                            return Poll::Ready(Err(refusal.into()));
                         }
                     };
                     let (service, call) = call

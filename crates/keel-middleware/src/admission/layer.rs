@@ -2,7 +2,7 @@
 
 use tower::Layer;
 
-use super::{AdmissionLimits, AdmissionService, AdmissionState};
+use super::{AdmissionLimits, AdmissionService, AdmissionState, RequestAdmissionLayer};
 
 /// Wraps services with [`AdmissionService`]; every service it makes shares one
 /// [`AdmissionState`].
@@ -22,6 +22,12 @@ impl AdmissionLayer {
     /// The shared state, for gauges (hand a clone to [`Metrics`](crate::Metrics)).
     pub fn state(&self) -> &AdmissionState {
         &self.state
+    }
+
+    /// The request-level layer admitting `resources/read` and `prompts/get` through the
+    /// same state (the same semaphores and queues).
+    pub fn request_layer(&self) -> RequestAdmissionLayer {
+        RequestAdmissionLayer::new(self.state.clone())
     }
 }
 

@@ -14,6 +14,7 @@ mod config;
 mod error;
 mod future;
 mod layer;
+mod request;
 mod service;
 mod state;
 #[cfg(test)]
@@ -23,5 +24,6 @@ pub use config::{AdmissionLimits, Capacity, InvalidCapacity, MaxQueueWait, Queue
 pub use error::{Overloaded, QueueTimeout};
 pub use future::AdmissionFuture;
 pub use layer::AdmissionLayer;
+pub use request::{RequestAdmissionFuture, RequestAdmissionLayer, RequestAdmissionService};
 pub use service::AdmissionService;
 pub use state::{AdmissionState, ClassGauges};

@@ -5,13 +5,14 @@ use std::sync::{
     atomic::{AtomicU64, AtomicUsize, Ordering},
 };
 
-use keel_core::{BoxFuture, ToolError, Workload};
+use keel_core::{BoxFuture, Workload};
 use tokio::{
     sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError},
     time::Instant,
 };
 
 use super::config::{AdmissionLimits, WORKLOADS, index};
+use super::error::Refusal;
 use crate::{Overloaded, QueueTimeout};
 
 /// Live admission state shared by every clone of the layer and its services; clone it to
@@ -55,12 +56,15 @@ pub struct ClassGauges {
     pub timed_out_total: u64,
 }
 
+/// A queued call's wait for its permit.
+pub(crate) type PermitWait = BoxFuture<Result<OwnedSemaphorePermit, Refusal>>;
+
 /// What admission decided for one call.
 pub(crate) enum Admit {
     /// A permit was free.
     Now(OwnedSemaphorePermit),
     /// The call holds a queue slot and waits for a permit (or a timeout).
-    Queued(BoxFuture<Result<OwnedSemaphorePermit, ToolError>>),
+    Queued(PermitWait),
     /// Permits and queue are full.
     Shed(Overloaded),
 }
@@ -141,15 +145,14 @@ impl AdmissionState {
                     Ok(acquired) => acquired,
                     Err(_elapsed) => {
                         slot.class().timed_out.fetch_add(1, Ordering::Relaxed);
-                        return Err(QueueTimeout {
+                        return Err(Refusal::QueueTimeout(QueueTimeout {
                             workload,
                             waited: started.elapsed(),
-                        }
-                        .into());
+                        }));
                     }
                 },
             };
-            acquired.map_err(|_closed| slot.class().overloaded().into())
+            acquired.map_err(|_closed| Refusal::Overloaded(slot.class().overloaded()))
             // `slot` drops here: the call leaves the queue as it takes its permit.
         }))
     }

@@ -4,10 +4,15 @@ use std::sync::Arc;
 
 use keel_core::{Registry, ToolDefinition};
 
-use super::{MetricsLayer, table::ToolTable};
+use super::{
+    MetricsLayer,
+    request::{MethodTable, RequestMetricsLayer},
+    table::ToolTable,
+};
 use crate::{AdmissionState, CacheHandle};
 
-/// The metrics of every tool call, plus admission gauges when given the admission state.
+/// The metrics of every tool call and of every request by method, plus admission gauges
+/// when given the admission state.
 /// Cheap to clone; all clones see the same series.
 ///
 /// Series are pre-created for the tools known at construction (the registry is immutable),
@@ -15,6 +20,7 @@ use crate::{AdmissionState, CacheHandle};
 #[derive(Clone)]
 pub struct Metrics {
     pub(crate) tools: Arc<ToolTable>,
+    pub(crate) requests: Arc<MethodTable>,
     pub(crate) admission: Option<AdmissionState>,
     pub(crate) cache: Option<CacheHandle>,
 }
@@ -24,6 +30,7 @@ impl Metrics {
     pub fn new<'a>(tools: impl IntoIterator<Item = &'a ToolDefinition>) -> Self {
         Self {
             tools: Arc::new(ToolTable::new(tools)),
+            requests: Arc::new(MethodTable::new()),
             admission: None,
             cache: None,
         }
@@ -49,5 +56,10 @@ impl Metrics {
     /// A layer recording into these metrics.
     pub fn layer(&self) -> MetricsLayer {
         MetricsLayer::new(self)
+    }
+
+    /// A request-level layer recording into these metrics.
+    pub fn request_layer(&self) -> RequestMetricsLayer {
+        RequestMetricsLayer::new(self)
     }
 }

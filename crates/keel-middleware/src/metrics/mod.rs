@@ -1,5 +1,6 @@
-//! Per-tool call metrics: counters by outcome, a latency histogram and an in-flight gauge,
-//! rendered in the Prometheus text format.
+//! Per-tool call metrics (counters by outcome, a latency histogram and an in-flight gauge)
+//! and the same per request method ([`RequestMetricsLayer`]), rendered in the Prometheus
+//! text format.
 //!
 //! Written by hand rather than with `prometheus-client` 0.26 or `metrics` 0.24:
 //! `prometheus-client`'s `Histogram::observe` takes a lock and its `Family` looks labels up
@@ -15,6 +16,7 @@ mod histogram;
 mod layer;
 mod outcome;
 mod render;
+mod request;
 mod service;
 mod table;
 #[cfg(test)]
@@ -25,4 +27,7 @@ pub use handle::Metrics;
 pub use layer::MetricsLayer;
 pub use outcome::Outcome;
 pub use render::CONTENT_TYPE;
+pub use request::{
+    RequestMetricsFuture, RequestMetricsLayer, RequestMetricsService, RequestOutcome,
+};
 pub use service::MetricsService;

@@ -2,7 +2,12 @@
 
 use std::fmt::{self, Write};
 
-use super::{Metrics, histogram::BUCKETS, outcome::Outcome};
+use super::{
+    Metrics,
+    histogram::{BUCKETS, HistogramSnapshot},
+    outcome::Outcome,
+    request::RequestOutcome,
+};
 use crate::ClassGauges;
 
 /// Reads one gauge of a class.
@@ -19,6 +24,7 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = self
             .write_tools(&mut out)
+            .and_then(|()| self.write_requests(&mut out))
             .and_then(|()| self.write_admission(&mut out))
             .and_then(|()| match &self.cache {
                 Some(cache) => super::cache_families::write(cache, &mut out),
@@ -53,27 +59,12 @@ impl Metrics {
             "Tool call latency, admission queueing included.",
         )?;
         for t in self.tools.iter() {
-            let h = t.duration.snapshot();
-            let tool = &t.tool_label;
-            for (&(_, le), count) in BUCKETS.iter().zip(h.cumulative) {
-                writeln!(
-                    out,
-                    "keel_tool_call_duration_seconds_bucket{{tool=\"{tool}\",le=\"{le}\"}} {count}"
-                )?;
-            }
-            let count = h.count();
-            writeln!(
+            let label = format!("tool=\"{}\"", t.tool_label);
+            histogram(
                 out,
-                "keel_tool_call_duration_seconds_bucket{{tool=\"{tool}\",le=\"+Inf\"}} {count}"
-            )?;
-            writeln!(
-                out,
-                "keel_tool_call_duration_seconds_sum{{tool=\"{tool}\"}} {}",
-                h.sum_seconds
-            )?;
-            writeln!(
-                out,
-                "keel_tool_call_duration_seconds_count{{tool=\"{tool}\"}} {count}"
+                "keel_tool_call_duration_seconds",
+                &label,
+                &t.duration.snapshot(),
             )?;
         }
         family(
@@ -88,6 +79,56 @@ impl Metrics {
                 "keel_tool_calls_in_flight{{tool=\"{}\"}} {}",
                 t.tool_label,
                 t.in_flight()
+            )?;
+        }
+        Ok(())
+    }
+
+    fn write_requests(&self, out: &mut String) -> fmt::Result {
+        family(
+            out,
+            "keel_requests_total",
+            "counter",
+            "Requests by method and outcome (ok, the JSON-RPC error class, or cancelled).",
+        )?;
+        for m in self.requests.iter() {
+            for outcome in RequestOutcome::ALL {
+                writeln!(
+                    out,
+                    "keel_requests_total{{method=\"{}\",outcome=\"{}\"}} {}",
+                    m.method,
+                    outcome.as_str(),
+                    m.requests(outcome)
+                )?;
+            }
+        }
+        family(
+            out,
+            "keel_request_duration_seconds",
+            "histogram",
+            "Request latency by method, admission queueing included.",
+        )?;
+        for m in self.requests.iter() {
+            let label = format!("method=\"{}\"", m.method);
+            histogram(
+                out,
+                "keel_request_duration_seconds",
+                &label,
+                &m.duration.snapshot(),
+            )?;
+        }
+        family(
+            out,
+            "keel_requests_in_flight",
+            "gauge",
+            "Requests started and not yet answered, by method.",
+        )?;
+        for m in self.requests.iter() {
+            writeln!(
+                out,
+                "keel_requests_in_flight{{method=\"{}\"}} {}",
+                m.method,
+                m.in_flight()
             )?;
         }
         Ok(())
@@ -152,6 +193,17 @@ impl Metrics {
         }
         Ok(())
     }
+}
+
+/// The `_bucket`, `_sum` and `_count` series of one histogram; `label` is `key="value"`.
+fn histogram(out: &mut String, name: &str, label: &str, h: &HistogramSnapshot) -> fmt::Result {
+    for (&(_, le), count) in BUCKETS.iter().zip(h.cumulative) {
+        writeln!(out, "{name}_bucket{{{label},le=\"{le}\"}} {count}")?;
+    }
+    let count = h.count();
+    writeln!(out, "{name}_bucket{{{label},le=\"+Inf\"}} {count}")?;
+    writeln!(out, "{name}_sum{{{label}}} {}", h.sum_seconds)?;
+    writeln!(out, "{name}_count{{{label}}} {count}")
 }
 
 pub(super) fn family(out: &mut String, name: &str, kind: &str, help: &str) -> fmt::Result {

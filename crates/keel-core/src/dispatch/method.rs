@@ -1,0 +1,200 @@
+//! The request-level seam: every request (notifications aside) passes one tower stack of
+//! [`MethodRequest`] → [`Reply`] before the dispatcher routes it by method, so a policy
+//! (admission, metrics, audit…) sees `resources/read` and `prompts/get` as it sees
+//! `tools/call`.
+
+use std::{
+    convert::Infallible,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use keel_protocol::{Era, ProtocolVersion, RequestId, RpcError, methods};
+use tower::{Service, ServiceExt, layer::util::Identity};
+
+use super::{ParsedRequest, Reply, RequestEnv};
+use crate::{BoxFuture, Principal, Registry, Workload};
+
+/// One request as it travels through the request stack: what a layer decides on (method,
+/// revision, principal, target and its workload) and the owned request and environment it
+/// carries to the routing.
+pub struct MethodRequest {
+    request: ParsedRequest,
+    env: RequestEnv,
+    workload: Option<Workload>,
+}
+
+impl MethodRequest {
+    /// A request for the stack; the target's workload is resolved from `registry` (the
+    /// tool of `tools/call`, the prompt of `prompts/get`, the resource or template a
+    /// `resources/read` URI names).
+    pub fn new(request: ParsedRequest, env: RequestEnv, registry: &Registry) -> Self {
+        let workload = request
+            .target_name()
+            .and_then(|target| match request.method.as_str() {
+                methods::TOOLS_CALL => registry.tool(target).map(|t| t.definition.workload),
+                methods::PROMPTS_GET => registry.prompt(target).map(|p| p.workload),
+                methods::RESOURCES_READ => registry.find_resource(target).map(|r| r.workload()),
+                _ => None,
+            });
+        Self {
+            request,
+            env,
+            workload,
+        }
+    }
+
+    /// The method.
+    pub fn method(&self) -> &str {
+        &self.request.method
+    }
+
+    /// The request id (requests reach the stack, notifications do not).
+    pub fn id(&self) -> Option<&RequestId> {
+        self.request.id.as_ref()
+    }
+
+    /// The revision the request is served under.
+    pub fn version(&self) -> ProtocolVersion {
+        self.env.version
+    }
+
+    /// The request's era.
+    pub fn era(&self) -> Era {
+        self.env.version.era()
+    }
+
+    /// Who the request acts for.
+    pub fn principal(&self) -> &Principal {
+        &self.env.principal
+    }
+
+    /// The tool name of `tools/call`, the prompt name of `prompts/get`, the URI of
+    /// `resources/read`; `None` for other methods or when the param is missing.
+    pub fn target(&self) -> Option<&str> {
+        self.request.target_name()
+    }
+
+    /// The workload class the target declares; `None` without a registered target.
+    pub fn workload(&self) -> Option<Workload> {
+        self.workload
+    }
+
+    /// The request.
+    pub fn request(&self) -> &ParsedRequest {
+        &self.request
+    }
+
+    /// The request's environment.
+    pub fn env(&self) -> &RequestEnv {
+        &self.env
+    }
+
+    /// The request and its environment, for the routing.
+    pub fn into_parts(self) -> (ParsedRequest, RequestEnv) {
+        (self.request, self.env)
+    }
+
+    /// A layer's answer refusing this request with `error`.
+    pub fn refuse(&self, error: &RpcError) -> Reply {
+        Reply::error(self.id(), error)
+    }
+}
+
+/// The request stack, type-erased: a layer refuses a request by answering a [`Reply`]
+/// itself, so the error type is [`Infallible`].
+///
+/// Not a `BoxCloneSyncService`: its `call` needs `&mut self`, so the dispatcher would clone
+/// (and so allocate) it on every request. This handle is an `Arc`, served through `&self`
+/// with one boxed future per request; the layers inside stay unboxed.
+#[derive(Clone)]
+pub struct MethodService {
+    stack: Arc<dyn ErasedStack>,
+}
+
+type ReplyFuture = BoxFuture<Result<Reply, Infallible>>;
+
+trait ErasedStack: Send + Sync {
+    fn serve(&self, request: MethodRequest) -> ReplyFuture;
+}
+
+impl<S> ErasedStack for S
+where
+    S: Service<MethodRequest, Response = Reply, Error = Infallible> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+{
+    fn serve(&self, request: MethodRequest) -> ReplyFuture {
+        Box::pin(self.clone().oneshot(request))
+    }
+}
+
+impl MethodService {
+    /// Erases a stack.
+    pub fn new<S>(stack: S) -> Self
+    where
+        S: Service<MethodRequest, Response = Reply, Error = Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        Self {
+            stack: Arc::new(stack),
+        }
+    }
+
+    /// Serves one request through the stack.
+    pub fn serve(&self, request: MethodRequest) -> BoxFuture<Result<Reply, Infallible>> {
+        self.stack.serve(request)
+    }
+}
+
+impl Service<MethodRequest> for MethodService {
+    type Response = Reply;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Reply, Infallible>>;
+
+    /// Always ready: each request is served by its own clone of the stack, which waits for
+    /// its own readiness.
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: MethodRequest) -> Self::Future {
+        self.serve(request)
+    }
+}
+
+/// Builds the request stack around the dispatcher's routing
+/// ([`Dispatcher::with_request_stack`](crate::Dispatcher::with_request_stack)).
+///
+/// Not a `tower::Layer<S>` for one named `S`: the routing service's future is an `async fn`
+/// future, which stable Rust cannot name, so the stack receives the routing as a type
+/// parameter, wraps it with ordinary tower layers and erases the whole once.
+pub trait MethodStack {
+    /// Wraps `route` with this stack's layers, outermost first.
+    fn wrap<S>(&self, route: S) -> MethodService
+    where
+        S: Service<MethodRequest, Response = Reply, Error = Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static;
+}
+
+/// No layers: requests go straight to the routing.
+impl MethodStack for Identity {
+    fn wrap<S>(&self, route: S) -> MethodService
+    where
+        S: Service<MethodRequest, Response = Reply, Error = Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        MethodService::new(route)
+    }
+}
