@@ -54,6 +54,21 @@ impl Registry {
         RegistryBuilder::default()
     }
 
+    /// Adds a resource to a built registry (for resources that need what is built from
+    /// the registry itself, such as a cache's statistics); refuses a URI already offered.
+    pub fn with_resource(mut self, r: Resource) -> Result<Self, RegistryError> {
+        if self.resource_index.contains_key(&r.uri) {
+            return Err(RegistryError::Duplicate {
+                kind: "resource",
+                name: r.uri,
+            });
+        }
+        self.resource_index
+            .insert(r.uri.clone(), self.resources.len());
+        self.resources.push(r);
+        Ok(self)
+    }
+
     /// Finds a tool by name.
     pub fn tool(&self, name: &str) -> Option<&Arc<ToolEntry>> {
         self.tool_index.get(name).map(|&i| &self.tools[i])

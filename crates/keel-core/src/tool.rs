@@ -306,7 +306,8 @@ impl ToolBuilder {
     }
 
     /// Declares that a successful call makes the cached results of `target` obsolete (a
-    /// tool name or a cache tag).
+    /// tool name or a cache tag). Such a tool is a writer: its own results are never
+    /// cached, whatever policy it declares.
     pub fn invalidates(mut self, target: impl Into<String>) -> Self {
         self.definition.invalidates.push(target.into());
         self

@@ -55,11 +55,19 @@ impl Resolved {
     }
 }
 
-/// Every tool's policy and invalidation targets.
+/// What the layer does with one tool's calls.
+pub(crate) enum Caching {
+    /// Served from and stored in the cache.
+    Cached(Arc<Resolved>),
+    /// A writer: after a successful call, the results tagged with these are dropped. A
+    /// writer is never served from the cache, whatever it declares: its call is the write.
+    Invalidates(Arc<[Tag]>),
+}
+
+/// Every tool the layer acts on, by name (one lookup per call); other tools pass through.
 #[derive(Default)]
 pub(crate) struct Policies {
-    pub(crate) cached: HashMap<String, Arc<Resolved>>,
-    pub(crate) invalidates: HashMap<String, Arc<[Tag]>>,
+    pub(crate) tools: HashMap<String, Caching>,
 }
 
 impl Policies {
@@ -77,6 +85,20 @@ impl Policies {
                 (Some(true), None) => Some(CachePolicy::new(DEFAULT_TTL)),
                 (_, Some(p)) => Some(p.clone()),
             };
+            if !definition.invalidates.is_empty() {
+                let targets: Vec<Tag> = definition
+                    .invalidates
+                    .iter()
+                    .map(|t| match registry.tool(t) {
+                        Some(_) => tool_tag(t),
+                        None => Tag::new(t.as_str()),
+                    })
+                    .collect();
+                policies
+                    .tools
+                    .insert(name.to_owned(), Caching::Invalidates(Arc::from(targets)));
+                continue;
+            }
             if let Some(mut p) = declared {
                 p.min_ttl = o.min_ttl.unwrap_or(p.min_ttl);
                 p.max_ttl = o.max_ttl.unwrap_or(p.max_ttl).max(p.min_ttl);
@@ -95,22 +117,23 @@ impl Policies {
                     keyed: keyed_hasher(&fingerprint(definition, &p)),
                     only_if: p.only_if,
                 };
-                policies.cached.insert(name.to_owned(), Arc::new(resolved));
-            }
-            if !definition.invalidates.is_empty() {
-                let targets: Vec<Tag> = definition
-                    .invalidates
-                    .iter()
-                    .map(|t| match registry.tool(t) {
-                        Some(_) => tool_tag(t),
-                        None => Tag::new(t.as_str()),
-                    })
-                    .collect();
                 policies
-                    .invalidates
-                    .insert(name.to_owned(), Arc::from(targets));
+                    .tools
+                    .insert(name.to_owned(), Caching::Cached(Arc::new(resolved)));
             }
         }
         policies
+    }
+
+    /// The names of the tools whose results are cached.
+    pub(crate) fn cached_tools(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .tools
+            .iter()
+            .filter(|(_, c)| matches!(c, Caching::Cached(_)))
+            .map(|(name, _)| name.clone())
+            .collect();
+        names.sort();
+        names
     }
 }

@@ -21,7 +21,7 @@ use tower::{Layer, Service, ServiceExt};
 use super::{
     flight::{Flights, Joined, Outcome},
     key::call_key,
-    policy::{Policies, PolicyOverride, Resolved, tool_tag},
+    policy::{Caching, Policies, PolicyOverride, Resolved, tool_tag},
 };
 
 /// The key of the cache's description in a stale result's `_meta`.
@@ -117,25 +117,25 @@ where
         let name = call.tool.definition.name.as_str();
         let shared = &self.shared;
         let inner = self.inner.clone();
-        if let Some(targets) = shared.policies.invalidates.get(name) {
-            let targets = Arc::clone(targets);
-            let shared = Arc::clone(shared);
-            return Box::pin(async move {
-                let result = inner.oneshot(call).await;
-                if result.as_ref().is_ok_and(|r| !r.is_error) {
-                    for tag in targets.iter() {
-                        shared.invalidations.fetch_add(1, Relaxed);
-                        shared.cache.invalidate_tag(tag).await;
-                    }
-                }
-                result
-            });
-        }
-        match shared.policies.cached.get(name) {
-            Some(policy) if policy.admits(&call) => {
+        match shared.policies.tools.get(name) {
+            Some(Caching::Cached(policy)) if policy.admits(&call) => {
                 let policy = Arc::clone(policy);
                 let shared = Arc::clone(shared);
                 Box::pin(cached_call(shared, policy, inner, call))
+            }
+            Some(Caching::Invalidates(targets)) => {
+                let targets = Arc::clone(targets);
+                let shared = Arc::clone(shared);
+                Box::pin(async move {
+                    let result = inner.oneshot(call).await;
+                    if result.as_ref().is_ok_and(|r| !r.is_error) {
+                        for tag in targets.iter() {
+                            shared.invalidations.fetch_add(1, Relaxed);
+                            shared.cache.invalidate_tag(tag).await;
+                        }
+                    }
+                    result
+                })
             }
             _ => Box::pin(inner.oneshot(call)),
         }
@@ -291,8 +291,7 @@ impl CacheHandle {
     /// The counters now.
     pub fn report(&self) -> CacheReport {
         let s = &self.shared;
-        let mut cached_tools: Vec<String> = s.policies.cached.keys().cloned().collect();
-        cached_tools.sort();
+        let cached_tools = s.policies.cached_tools();
         CacheReport {
             levels: s.cache.stats(),
             computed: s.computed.load(Relaxed),

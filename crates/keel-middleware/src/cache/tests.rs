@@ -232,6 +232,41 @@ async fn a_declared_writer_invalidates_the_readers_results() {
     assert_eq!(t.runs.load(SeqCst), 3, "invalidated from the API");
 }
 
+#[tokio::test]
+async fn a_writer_that_also_declares_a_policy_runs_every_call() {
+    let writes = Arc::new(AtomicU32::new(0));
+    let counted = Arc::clone(&writes);
+    let registry = Registry::builder()
+        .tool(
+            ToolBuilder::new("upsert", json!({"type": "object"}))
+                .cache(CachePolicy::new(Duration::from_secs(60)))
+                .invalidates("reports")
+                .handler(move |_, _| {
+                    counted.fetch_add(1, SeqCst);
+                    async { Ok(CallToolResult::text("written")) }
+                }),
+        )
+        .build()
+        .expect("registry");
+    let t = Tools {
+        runs: Arc::new(AtomicU32::new(0)),
+        mode: Arc::new(AtomicU8::new(OK)),
+        registry,
+    };
+    let (svc, handle) = stack(&t);
+    for _ in 0..3 {
+        run(&svc, &t, "upsert", json!({ "id": 1 })).await;
+    }
+    assert_eq!(
+        writes.load(SeqCst),
+        3,
+        "a write is never answered from the cache"
+    );
+    let report = handle.report();
+    assert!(report.cached_tools.is_empty(), "{:?}", report.cached_tools);
+    assert_eq!(report.invalidations, 3);
+}
+
 #[tokio::test(start_paused = true)]
 async fn identical_concurrent_calls_run_the_tool_once() {
     let t = tools(CachePolicy::new(Duration::from_secs(60)));
