@@ -16,7 +16,7 @@ mod serve;
 
 pub use admin::INVALIDATE_PATH;
 pub use admission::{AdmissionConfig, ClassConfig};
-pub use cache::{CacheConfig, RedisSection, ScopeConfig, ToolCacheConfig};
+pub use cache::{CACHE_STATS_URI, CacheConfig, RedisSection, ScopeConfig, ToolCacheConfig};
 pub use config::{Config, ConfigError, HttpConfig, SessionsConfig, ShutdownConfig};
 pub use echo::{EchoArgs, echo_tool};
 pub use serve::{

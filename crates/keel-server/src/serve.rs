@@ -156,12 +156,16 @@ impl ServerBuilder {
         for layer in self.layers.into_iter().rev() {
             tools = layer(tools);
         }
+        let mut registry = self.registry;
         let cache = match self.config.cache.build()? {
             Some(cache) => {
-                let layer = CacheLayer::new(cache, &self.registry, &self.config.cache.overrides());
+                let layer = CacheLayer::new(cache, &registry, &self.config.cache.overrides());
                 let handle = layer.handle();
                 metrics = metrics.with_cache(handle.clone());
                 tools = BoxCloneSyncService::new(layer.layer(tools));
+                registry = registry
+                    .with_resource(crate::cache::stats_resource(handle.clone()))
+                    .map_err(|e| ConfigError::Invalid(e.to_string()))?;
                 Some(handle)
             }
             None => None,
@@ -172,8 +176,7 @@ impl ServerBuilder {
             admission: admission.request_layer(),
             layers: self.request_layers,
         };
-        let dispatcher =
-            build_dispatcher(&self.config, self.registry, tools, &requests, self.sessions);
+        let dispatcher = build_dispatcher(&self.config, registry, tools, &requests, self.sessions);
         Ok(Server {
             config: self.config,
             dispatcher,

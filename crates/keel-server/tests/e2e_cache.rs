@@ -100,6 +100,26 @@ async fn nodes_share_results_and_invalidations_through_redis() {
         metric(&b, "keel_cache_level_hits_total{level=\"l1\"}").await,
         1.0
     );
+    // The same counters as a resource.
+    let read = json!({
+        "jsonrpc": "2.0", "id": 9, "method": "resources/read",
+        "params": { "uri": "keel://cache/stats", "_meta": modern_meta() }
+    });
+    let contents = &b.modern(&read).await.result(&json!(9))["contents"][0];
+    assert_eq!(contents["mimeType"], "application/json");
+    let stats: Value =
+        serde_json::from_str(contents["text"].as_str().expect("text")).expect("JSON stats");
+    assert_eq!(stats["levels"]["l2"]["hits"], 1, "{stats}");
+    assert_eq!(stats["levels"]["l1"]["hits"], 1, "{stats}");
+    assert_eq!(
+        stats["levels"]["namespaces"]["analyze"]["hits"], 2,
+        "{stats}"
+    );
+    assert_eq!(stats["hitRate"], 1.0, "{stats}");
+    assert_eq!(
+        stats["levels"]["hottest"][0]["key"].as_str().map(str::len),
+        Some(64)
+    );
 
     // The admin endpoint: a token is required; invalidating on A reaches B's L1.
     let body = json!({ "tool": "analyze" });

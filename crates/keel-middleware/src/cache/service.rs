@@ -285,6 +285,8 @@ pub struct CacheReport {
     pub in_flight: usize,
     /// Tools with a cache policy.
     pub cached_tools: Vec<String>,
+    /// Fresh answers (either level) per lookup, 0 before the first lookup.
+    pub hit_rate: f64,
 }
 
 impl CacheHandle {
@@ -292,8 +294,19 @@ impl CacheHandle {
     pub fn report(&self) -> CacheReport {
         let s = &self.shared;
         let cached_tools = s.policies.cached_tools();
+        let levels = s.cache.stats();
+        // Every lookup reaches L1 first; L2 answers some of L1's misses.
+        let lookups = levels.l1.hits + levels.l1.stale_hits + levels.l1.misses;
+        let hits = levels.l1.hits + levels.l2.hits;
+        #[expect(clippy::cast_precision_loss, reason = "a ratio")]
+        let hit_rate = if lookups == 0 {
+            0.0
+        } else {
+            hits as f64 / lookups as f64
+        };
         CacheReport {
-            levels: s.cache.stats(),
+            levels,
+            hit_rate,
             computed: s.computed.load(Relaxed),
             coalesced: s.coalesced.load(Relaxed),
             stale_served: s.stale_served.load(Relaxed),

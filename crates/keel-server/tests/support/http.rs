@@ -150,7 +150,10 @@ impl Http {
     pub(crate) async fn modern_with(&self, extra: &[(&str, &str)], body: &Value) -> Reply {
         let method = body["method"].as_str().expect("method");
         let mut headers = vec![("mcp-protocol-version", MODERN), ("mcp-method", method)];
-        if let Some(name) = body["params"]["name"].as_str() {
+        if let Some(name) = body["params"]["name"]
+            .as_str()
+            .or_else(|| body["params"]["uri"].as_str())
+        {
             headers.push(("mcp-name", name));
         }
         headers.extend_from_slice(extra);
