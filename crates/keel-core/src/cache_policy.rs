@@ -21,6 +21,36 @@ impl CacheScope {
             Self::PerPrincipal => "principal",
         }
     }
+
+    /// The 2026-07-28 `cacheScope` a result of this scope carries: who else a client or a
+    /// proxy may serve it to.
+    pub fn wire(self) -> &'static str {
+        match self {
+            Self::Shared => "public",
+            Self::PerPrincipal => "private",
+        }
+    }
+}
+
+/// How long clients may keep a result and whom they may share it with: the 2026-07-28
+/// `ttlMs` and `cacheScope` of lists and resource reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheHint {
+    /// How long the result stays fresh (`ttlMs`); zero: re-read every time.
+    pub ttl: Duration,
+    /// Whom a cache may serve it to (`cacheScope`).
+    pub scope: CacheScope,
+}
+
+impl CacheHint {
+    /// Writes `ttlMs` and `cacheScope` into `result` unless a member is already there.
+    pub fn apply(self, result: &mut serde_json::Map<String, serde_json::Value>) {
+        let ms = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX);
+        result.entry("ttlMs").or_insert_with(|| ms.into());
+        result
+            .entry("cacheScope")
+            .or_insert_with(|| self.scope.wire().into());
+    }
 }
 
 /// A tool's caching policy.

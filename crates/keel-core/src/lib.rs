@@ -24,7 +24,7 @@ mod shutdown;
 mod tasks;
 mod tool;
 
-pub use cache_policy::{CachePolicy, CacheScope};
+pub use cache_policy::{CacheHint, CachePolicy, CacheScope};
 pub use content::{CallToolResult, Content};
 pub use context::{ClientCaps, Context, ListChange, LogLevel, Outbound};
 pub use dispatch::{

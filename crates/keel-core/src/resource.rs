@@ -4,7 +4,7 @@ use std::{future::Future, sync::Arc};
 
 use serde_json::{Map, Value, json};
 
-use crate::{Context, ToolError, Workload, tool::BoxFuture};
+use crate::{CacheHint, Context, ToolError, Workload, tool::BoxFuture};
 
 /// One item of a `resources/read` result.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,6 +86,8 @@ pub struct Resource {
     pub listing: Value,
     /// Workload class of a read, for admission.
     pub workload: Workload,
+    /// `ttlMs` / `cacheScope` of a read; `None`: the server's default for lists.
+    pub cache_hint: Option<CacheHint>,
     pub(crate) read: ReadHandler,
 }
 
@@ -98,6 +100,8 @@ pub struct ResourceTemplate {
     pub listing: Value,
     /// Workload class of a read, for admission.
     pub workload: Workload,
+    /// `ttlMs` / `cacheScope` of a read; `None`: the server's default for lists.
+    pub cache_hint: Option<CacheHint>,
     pub(crate) read: ReadHandler,
     pub(crate) complete: Option<CompleteHandler>,
 }
@@ -133,6 +137,14 @@ impl ResourceTarget<'_> {
         match self {
             Self::Fixed(r) => r.workload,
             Self::Template(t) => t.workload,
+        }
+    }
+
+    /// The `ttlMs` / `cacheScope` a read declares.
+    pub fn cache_hint(self) -> Option<CacheHint> {
+        match self {
+            Self::Fixed(r) => r.cache_hint,
+            Self::Template(t) => t.cache_hint,
         }
     }
 }
@@ -181,6 +193,7 @@ pub struct ResourceBuilder {
     uri: String,
     listing: Map<String, Value>,
     workload: Workload,
+    cache_hint: Option<CacheHint>,
     complete: Option<CompleteHandler>,
 }
 
@@ -195,6 +208,7 @@ impl ResourceBuilder {
             uri,
             listing,
             workload: Workload::Light,
+            cache_hint: None,
             complete: None,
         }
     }
@@ -203,6 +217,15 @@ impl ResourceBuilder {
     /// reads of a database or a model in their class, beside the tools of that class.
     pub fn workload(mut self, w: Workload) -> Self {
         self.workload = w;
+        self
+    }
+
+    /// Tells clients how long a read stays fresh and whether it may be shared between
+    /// callers (`ttlMs`, `cacheScope`); [`CacheScope::PerPrincipal`](crate::CacheScope)
+    /// for contents that depend on who reads. Without it a read carries the server's
+    /// list default.
+    pub fn cache_hint(mut self, hint: CacheHint) -> Self {
+        self.cache_hint = Some(hint);
         self
     }
 
@@ -252,6 +275,7 @@ impl ResourceBuilder {
             uri: self.uri,
             listing: Value::Object(self.listing),
             workload: self.workload,
+            cache_hint: self.cache_hint,
             read: Self::handler(move |uri, _, cx| f(uri, cx)),
         }
     }
@@ -268,6 +292,7 @@ impl ResourceBuilder {
             uri_template: self.uri,
             listing: Value::Object(self.listing),
             workload: self.workload,
+            cache_hint: self.cache_hint,
             read: Self::handler(f),
             complete: self.complete,
         }

@@ -5,7 +5,7 @@
 use std::{collections::HashMap, time::Duration};
 
 use keel_cache::{BreakerConfig, Cache, RedisConfig};
-use keel_core::{CacheScope, Resource, ResourceBuilder, ResourceContents, ToolError};
+use keel_core::{CacheHint, CacheScope, Resource, ResourceBuilder, ResourceContents, ToolError};
 use keel_middleware::{CacheHandle, PolicyOverride};
 use serde::Deserialize;
 
@@ -271,6 +271,10 @@ pub(crate) fn stats_resource(handle: CacheHandle) -> Resource {
         .title("Result cache statistics")
         .description("Hits, misses, stale answers, evictions, entries and bytes per cache level and per tool; the hottest keys (hashed); single-flight and invalidation counts.")
         .mime_type("application/json")
+        .cache_hint(CacheHint {
+            ttl: Duration::ZERO,
+            scope: CacheScope::Shared,
+        })
         .read(move |uri, _cx| {
             let report = handle.report();
             async move {

@@ -37,6 +37,52 @@ async fn modern_echo_call_is_complete_and_names_the_server() {
 }
 
 #[tokio::test]
+async fn resource_reads_carry_their_own_freshness_and_legacy_reads_none() {
+    let http = Http::start().await;
+    let read = |id: i64, uri: &str| {
+        request(
+            id,
+            "resources/read",
+            with_modern_meta(json!({ "uri": uri })),
+        )
+    };
+    // The schema of a table changes with its data: ten seconds.
+    let tables = http
+        .modern(&read(1, "keel://db/main/tables"))
+        .await
+        .result(&json!(1));
+    assert_eq!(tables["ttlMs"], 10_000, "{tables}");
+    assert_eq!(tables["cacheScope"], "public", "{tables}");
+    // The list of databases is configuration: the server's default.
+    let databases = http
+        .modern(&read(2, "keel://databases"))
+        .await
+        .result(&json!(2));
+    assert_eq!(databases["ttlMs"], 60_000, "{databases}");
+    // Cache statistics are never fresh.
+    let stats = http
+        .modern(&read(3, "keel://cache/stats"))
+        .await
+        .result(&json!(3));
+    assert_eq!(stats["ttlMs"], 0, "{stats}");
+
+    let legacy = http
+        .post(
+            &[],
+            &request(
+                4,
+                "resources/read",
+                json!({ "uri": "keel://db/main/tables" }),
+            ),
+        )
+        .await
+        .result(&json!(4));
+    assert!(legacy["contents"].is_array(), "{legacy}");
+    assert!(legacy.get("ttlMs").is_none(), "{legacy}");
+    assert!(legacy.get("cacheScope").is_none(), "{legacy}");
+}
+
+#[tokio::test]
 async fn modern_tools_list_is_cacheable() {
     let http = Http::start().await;
     let result = http

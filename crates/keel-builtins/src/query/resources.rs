@@ -3,7 +3,8 @@
 //! `keel://db/{database}/tables/{table}` one table.
 
 use keel_core::{
-    Context, Resource, ResourceBuilder, ResourceContents, ResourceTemplate, ToolError, Workload,
+    CacheHint, CacheScope, Context, Resource, ResourceBuilder, ResourceContents, ResourceTemplate,
+    ToolError, Workload,
 };
 use keel_protocol::{Era, ErrorCode, RpcError};
 use keel_query::{Database, Databases, TableInfo};
@@ -12,6 +13,13 @@ use serde_json::{Map, Value, json};
 use crate::failure::query_failure;
 
 const JSON: &str = "application/json";
+
+/// Row counts and columns change with the data: clients re-read them after the query tool's
+/// own longest cache lifetime.
+const SCHEMA_HINT: CacheHint = CacheHint {
+    ttl: std::time::Duration::from_secs(10),
+    scope: CacheScope::Shared,
+};
 
 /// The fixed resource listing the databases.
 pub(crate) fn database_resources(databases: &Databases) -> Vec<Resource> {
@@ -48,6 +56,7 @@ pub(crate) fn database_templates(databases: &Databases) -> Vec<ResourceTemplate>
             .description("Tables and views of one database with their columns and row counts.")
             .mime_type(JSON)
             .workload(Workload::Io)
+            .cache_hint(SCHEMA_HINT)
             .complete(complete.clone())
             .read_template(move |uri, vars, cx| {
                 let databases = databases.clone();
@@ -76,6 +85,7 @@ pub(crate) fn database_templates(databases: &Databases) -> Vec<ResourceTemplate>
             )
             .mime_type(JSON)
             .workload(Workload::Io)
+            .cache_hint(SCHEMA_HINT)
             .complete(complete)
             .read_template(move |uri, vars, cx| {
                 let databases = databases.clone();

@@ -144,7 +144,8 @@ impl Router {
     ) -> Result<Map<String, Value>, RpcError> {
         let uri = req.required_str("uri")?;
         let cx = self.context(req, env, env.cancel.clone(), InputSource::None);
-        let contents = match self.registry.find_resource(uri) {
+        let target = self.registry.find_resource(uri);
+        let contents = match target {
             Some(ResourceTarget::Fixed(r)) => (r.read)(uri.to_owned(), Map::new(), cx).await,
             Some(ResourceTarget::Template(t)) => {
                 let vars = t.matches(uri).unwrap_or_default();
@@ -166,6 +167,11 @@ impl Router {
             "contents".into(),
             Value::Array(contents.iter().map(|c| c.to_json()).collect()),
         );
+        if env.version.era() == Era::Modern
+            && let Some(hint) = target.and_then(ResourceTarget::cache_hint)
+        {
+            hint.apply(&mut m);
+        }
         Ok(m)
     }
 

@@ -25,8 +25,8 @@ pub use request::{Incoming, Opening, ParsedRequest};
 pub use request_meta::RequestMeta;
 
 use crate::{
-    ClientCaps, LogLevel, Outbound, Principal, Registry, RequestStateCodec, Session, SessionStore,
-    ToolService, session::ClientRequests,
+    CacheHint, CacheScope, ClientCaps, LogLevel, Outbound, Principal, Registry, RequestStateCodec,
+    Session, SessionStore, ToolService, session::ClientRequests,
 };
 
 /// The server's identity and guidance for models.
@@ -90,15 +90,20 @@ impl Reply {
 pub struct DispatchSettings {
     /// Items per page of list results.
     pub page_size: usize,
-    /// `ttlMs` of cacheable results (modern).
-    pub list_ttl: Duration,
+    /// `ttlMs` / `cacheScope` of cacheable results (modern): lists, discovery, and reads of
+    /// resources that declare none of their own. Private when what a principal sees
+    /// differs (lists filtered per caller).
+    pub list_cache: CacheHint,
 }
 
 impl Default for DispatchSettings {
     fn default() -> Self {
         Self {
             page_size: 100,
-            list_ttl: Duration::from_secs(60),
+            list_cache: CacheHint {
+                ttl: Duration::from_secs(60),
+                scope: CacheScope::Shared,
+            },
         }
     }
 }
@@ -334,11 +339,7 @@ impl Router {
     ) -> Reply {
         if version.era() == Era::Modern {
             if cacheable {
-                result.insert(
-                    "ttlMs".into(),
-                    json!(self.settings.list_ttl.as_millis() as u64),
-                );
-                result.insert("cacheScope".into(), Value::from("public"));
+                self.settings.list_cache.apply(&mut result);
             }
             // The common case appends pre-encoded members instead of building values.
             if !result.contains_key("resultType") && !result.contains_key("_meta") {
