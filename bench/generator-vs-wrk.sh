@@ -15,7 +15,10 @@ out=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$out"' EXIT
 
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done; }
 
-PORT=3103 "$peers/peers/rs/target/release/peer-rs" >/dev/null 2>&1 &
+ceiling=$peers/peers/rs/target/release/peer-rs
+# The ceiling is built in its own directory whatever CARGO_TARGET_DIR says.
+[ -x "$ceiling" ] || (cd "$peers/peers/rs" && env -u CARGO_TARGET_DIR cargo build --release -q)
+PORT=3103 "$ceiling" >/dev/null 2>&1 &
 KEEL_LOG=warn KEEL_MODEL_AUTO_FETCH=0 "$keel" serve --listen 127.0.0.1:3199 >/dev/null 2>&1 &
 wait_port 3103; wait_port 3199; sleep 0.5
 
