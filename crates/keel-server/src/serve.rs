@@ -261,19 +261,40 @@ impl Server {
     }
 
     /// Serves Streamable HTTP until `shutdown` fires and the drain ends.
+    /// Then stops the cache's background tasks (Redis subscriber and writes).
     pub async fn serve_http(self, shutdown: CancellationToken) -> std::io::Result<()> {
         let listener = tokio::net::TcpListener::bind(self.config.http.listen).await?;
+        let cache = self.cache.clone();
         let extras = Extras {
             metrics: Some(self.metrics),
             readiness: self.readiness,
             cache: self.cache,
         };
-        serve_http(listener, &self.config, self.dispatcher, extras, shutdown).await
+        let served = serve_http(listener, &self.config, self.dispatcher, extras, shutdown).await;
+        close_cache(cache).await;
+        served
     }
 
-    /// Serves stdin/stdout until stdin closes or `shutdown` fires.
+    /// Serves stdin/stdout until stdin closes or `shutdown` fires, then stops the cache's
+    /// background tasks.
     pub async fn serve_stdio(self, shutdown: CancellationToken) -> std::io::Result<()> {
-        serve_stdio(self.dispatcher, &self.config, shutdown).await
+        let served = serve_stdio(self.dispatcher, &self.config, shutdown).await;
+        close_cache(self.cache).await;
+        served
+    }
+}
+
+/// How long the exit waits for the cache's background tasks (a Redis write in flight is
+/// bounded by the op timeout already).
+const CACHE_CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+async fn close_cache(cache: Option<CacheHandle>) {
+    let Some(cache) = cache else { return };
+    if tokio::time::timeout(CACHE_CLOSE_GRACE, cache.cache().close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the cache's background tasks did not stop in time");
     }
 }
 
