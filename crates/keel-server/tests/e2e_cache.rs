@@ -145,6 +145,58 @@ async fn nodes_share_results_and_invalidations_through_redis() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_share_results_and_invalidations_through_a_redis_cluster() {
+    let cluster = redis::RedisCluster::start();
+    let nodes = cluster
+        .urls()
+        .iter()
+        .map(|u| format!("\"{u}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let config = format!(
+        "[cache]\nadmin_token = \"{TOKEN}\"\n[cache.redis]\ncluster = [{nodes}]\n\
+         op_timeout_ms = 200\n"
+    );
+    let a = Http::over(KeelHttp::start_with_config(&config).await);
+    let b = Http::over(KeelHttp::start_with_config(&config).await);
+    connected(&a).await;
+    connected(&b).await;
+
+    // Distinct inputs spread their keys over the cluster's slots.
+    for n in 1..=8u8 {
+        let v = i64::from(n);
+        let values = [v, v + 1, v + 2];
+        assert_eq!(mean(&a, 100 + v, &values).await, json!(f64::from(n + 1)));
+        assert_eq!(mean(&b, 200 + v, &values).await, json!(f64::from(n + 1)));
+    }
+    assert_eq!(metric(&a, "keel_cache_computed_total").await, 8.0);
+    assert_eq!(
+        metric(&b, "keel_cache_computed_total").await,
+        0.0,
+        "B read A's results"
+    );
+    assert_eq!(
+        metric(&b, "keel_cache_level_hits_total{level=\"l2\"}").await,
+        8.0
+    );
+
+    assert_eq!(
+        invalidate(&a, Some(TOKEN), &json!({ "tool": "analyze" })).await,
+        200
+    );
+    within("B to recompute after the invalidation", async {
+        loop {
+            mean(&b, 300, &[1, 2, 3]).await;
+            if metric(&b, "keel_cache_computed_total").await >= 1.0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+}
+
 /// `keel bench` on cached `analyze` calls over `keys` distinct inputs; the JSON report.
 async fn bench(url: &str, seconds: u32, keys: u32) -> Value {
     let dir = tempfile::tempdir().expect("temp dir");
