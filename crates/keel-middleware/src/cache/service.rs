@@ -295,9 +295,9 @@ impl CacheHandle {
         let s = &self.shared;
         let cached_tools = s.policies.cached_tools();
         let levels = s.cache.stats();
-        // Every lookup reaches L1 first; L2 answers some of L1's misses.
-        let lookups = levels.l1.hits + levels.l1.stale_hits + levels.l1.misses;
-        let hits = levels.l1.hits + levels.l2.hits;
+        let (hits, lookups) = levels.namespaces.values().fold((0, 0), |(h, l), n| {
+            (h + n.hits, l + n.hits + n.misses + n.stale_hits)
+        });
         #[expect(clippy::cast_precision_loss, reason = "a ratio")]
         let hit_rate = if lookups == 0 {
             0.0
