@@ -485,6 +485,9 @@ pub(crate) fn assemble(
         passed: requests > 0 && verdicts.iter().all(|v| v.passed) && error_rate <= max_error_rate,
         errors,
         latency_us: latency,
+        ok_latency_us: Latency::of(&recorded.total.ok_latency()),
+        failed_latency_us: (!recorded.total.failed_latency.is_empty())
+            .then(|| Latency::of(&recorded.total.failed_latency)),
         slo: verdicts,
         intervals: recorded.intervals.clone(),
         histogram: report::buckets(&recorded.total.latency),

@@ -103,16 +103,24 @@ impl Counts {
 /// A latency histogram in microseconds with the counts beside it.
 #[derive(Debug, Clone)]
 pub(crate) struct Sample {
+    /// Every answered request.
     pub(crate) latency: Histogram<u64>,
+    /// Answered requests that failed (an overloaded server's refusals, tool errors…): a
+    /// fast refusal must not pass for a fast service.
+    pub(crate) failed_latency: Histogram<u64>,
     pub(crate) counts: Counts,
+}
+
+fn histogram() -> Histogram<u64> {
+    // Three significant digits: 0.1 % resolution at every magnitude.
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds")
 }
 
 impl Sample {
     pub(crate) fn new() -> Self {
         Self {
-            // Three significant digits: 0.1 % resolution at every magnitude.
-            latency: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
-                .expect("valid histogram bounds"),
+            latency: histogram(),
+            failed_latency: histogram(),
             counts: Counts::default(),
         }
     }
@@ -120,6 +128,7 @@ impl Sample {
     pub(crate) fn merge(&mut self, other: &Sample) {
         // Same bounds on both sides: adding cannot fail.
         let _ = self.latency.add(&other.latency);
+        let _ = self.failed_latency.add(&other.failed_latency);
         self.counts.merge(&other.counts);
     }
 
@@ -130,7 +139,18 @@ impl Sample {
                 .unwrap_or(MAX_LATENCY_US)
                 .clamp(1, MAX_LATENCY_US);
             let _ = self.latency.record(us);
+            if !matches!(outcome, Outcome::Ok) {
+                let _ = self.failed_latency.record(us);
+            }
         }
+    }
+
+    /// The latency of answered requests that succeeded: every answer minus the failed ones.
+    pub(crate) fn ok_latency(&self) -> Histogram<u64> {
+        let mut ok = self.latency.clone();
+        // Every failed sample was also recorded in `latency`: subtracting cannot underflow.
+        let _ = ok.subtract(&self.failed_latency);
+        ok
     }
 }
 
@@ -169,6 +189,30 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_and_successes_keep_their_own_latency() {
+        let mut r = Recorder::new();
+        for _ in 0..90 {
+            r.record(Outcome::Ok, Duration::from_millis(50), 0);
+        }
+        for _ in 0..10 {
+            r.record(Outcome::JsonRpc(-32000), Duration::from_micros(200), 0);
+        }
+        r.record(
+            Outcome::Transport(TransportError::Timeout),
+            Duration::from_secs(10),
+            0,
+        );
+        let ok = r.total.ok_latency();
+        assert_eq!(ok.len(), 90);
+        assert!(
+            ok.min() >= 49_000,
+            "fast refusals do not lower the ok latency"
+        );
+        assert_eq!(r.total.failed_latency.len(), 10);
+        assert!(r.total.failed_latency.max() < 1_000);
+    }
 
     #[test]
     fn every_outcome_counts_once() {

@@ -201,6 +201,12 @@ pub struct Report {
     pub errors: Errors,
     /// Latency of every answered request, in microseconds.
     pub latency_us: Latency,
+    /// Latency of the requests that succeeded.
+    #[serde(default)]
+    pub ok_latency_us: Latency,
+    /// Latency of the answered requests that failed (refusals, errors), when any did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_latency_us: Option<Latency>,
     /// The gates and how the run did against them.
     pub slo: Vec<SloVerdict>,
     /// Whether every gate held and failures stayed within the bound.

@@ -64,6 +64,19 @@ pub(crate) fn text(r: &Report) -> String {
         us(l.p999 as f64),
         us(l.max as f64)
     );
+    if let Some(f) = &r.failed_latency_us {
+        let ok = &r.ok_latency_us;
+        let _ = writeln!(
+            o,
+            "  succeeded: p50 {}  p99 {}  max {}   failed: p50 {}  p99 {}  max {}",
+            us(ok.p50 as f64),
+            us(ok.p99 as f64),
+            us(ok.max as f64),
+            us(f.p50 as f64),
+            us(f.p99 as f64),
+            us(f.max as f64)
+        );
+    }
     let e = &r.errors;
     if e.total > 0 {
         let mut parts = Vec::new();
