@@ -143,6 +143,7 @@ impl ClientCaps {
 }
 
 /// How a request obtains input from the client.
+#[derive(Clone)]
 pub(crate) enum InputSource {
     /// Modern: answers arrive on a retry of the request (MRTR).
     Retry(Map<String, Value>),
@@ -221,6 +222,29 @@ impl Context {
                 outbound: i.outbound.clone(),
                 input: InputSource::None,
                 caps: ClientCaps::default(),
+                related_task: i.related_task.clone(),
+                changes: i.changes.clone(),
+                principal: i.principal.clone(),
+            }),
+        }
+    }
+
+    /// A copy of this context whose work is cancelled by `cancel` instead (a layer bounding
+    /// a call's run time hands the call a child of [`Context::cancellation_token`] and
+    /// cancels it at the deadline, leaving the rest of the request alone). Everything else
+    /// (input, progress, logging, the principal) is this context's.
+    pub fn with_cancellation(&self, cancel: CancellationToken) -> Self {
+        let i = &self.inner;
+        Self {
+            inner: Arc::new(ContextInner {
+                request_id: i.request_id.clone(),
+                version: i.version,
+                progress_token: i.progress_token.clone(),
+                cancel,
+                log_level: i.log_level,
+                outbound: i.outbound.clone(),
+                input: i.input.clone(),
+                caps: i.caps,
                 related_task: i.related_task.clone(),
                 changes: i.changes.clone(),
                 principal: i.principal.clone(),
@@ -458,5 +482,31 @@ fn capability_name(method: &str) -> &'static str {
         methods::ELICITATION_CREATE => "elicitation",
         methods::SAMPLING_CREATE_MESSAGE => "sampling",
         _ => "roots",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_context_with_its_own_cancellation_keeps_the_rest() {
+        let parent = CancellationToken::new();
+        let principal = Principal::anonymous();
+        let cx = Context::detached_as(principal.clone()).with_cancellation(parent.clone());
+        let child = cx.cancellation_token().child_token();
+        let bounded = cx.with_cancellation(child.clone());
+        assert_eq!(bounded.principal(), &principal);
+        assert_eq!(bounded.request_id(), cx.request_id());
+
+        // Cancelling the bounded copy leaves the request alone...
+        child.cancel();
+        assert!(bounded.is_cancelled());
+        assert!(!cx.is_cancelled());
+
+        // ...and cancelling the request reaches every copy.
+        let again = cx.with_cancellation(cx.cancellation_token().child_token());
+        parent.cancel();
+        assert!(cx.is_cancelled() && again.is_cancelled());
     }
 }

@@ -79,6 +79,21 @@ impl Registry {
         &self.tools
     }
 
+    /// All fixed resources, in registration order.
+    pub fn resources(&self) -> &[Resource] {
+        &self.resources
+    }
+
+    /// All resource templates, in registration order.
+    pub fn templates(&self) -> &[ResourceTemplate] {
+        &self.templates
+    }
+
+    /// All prompts, in registration order.
+    pub fn prompts(&self) -> &[Prompt] {
+        &self.prompts
+    }
+
     /// Finds a fixed resource by URI.
     pub fn resource(&self, uri: &str) -> Option<&Resource> {
         self.resource_index.get(uri).map(|&i| &self.resources[i])

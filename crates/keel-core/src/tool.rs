@@ -12,7 +12,9 @@ use crate::{CallToolResult, Context, ToolError};
 /// A boxed future returned by tool handlers.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
-/// The class of work a tool does, so admission and bulkheads can keep classes apart.
+/// The class of work a tool, resource read or prompt does, so admission and bulkheads can
+/// keep classes apart: one of four built-in classes, or a class of the server's own
+/// ([`Workload::named`]) that its configuration defines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Workload {
     /// Cheap work that finishes in microseconds (echo, lookups).
@@ -24,18 +26,80 @@ pub enum Workload {
     Io,
     /// Model inference.
     Ml,
+    /// A class of the server's own, made by [`Workload::named`].
+    Named(ClassName),
+}
+
+/// The name of a user-defined workload class. Made only by [`Workload::named`], so it never
+/// spells a built-in class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClassName(&'static str);
+
+impl ClassName {
+    /// The name.
+    pub const fn as_str(self) -> &'static str {
+        self.0
+    }
 }
 
 impl Workload {
+    /// The built-in classes, in the order gauges and metrics list them.
+    pub const BUILT_IN: [Self; 4] = [Self::Light, Self::Cpu, Self::Io, Self::Ml];
+
+    /// The class called `name`: a built-in class when `name` spells one (`"cpu"` is
+    /// [`Workload::Cpu`]), else a class of the server's own, which the server's
+    /// configuration must define (`[admission.classes.NAME]`) or the server refuses to
+    /// start. Names are `[a-z0-9_-]`.
+    pub const fn named(name: &'static str) -> Self {
+        match Self::built_in(name) {
+            Some(w) => w,
+            None => Self::Named(ClassName(name)),
+        }
+    }
+
+    /// The built-in class spelled `name`, if any.
+    pub const fn built_in(name: &str) -> Option<Self> {
+        let mut i = 0;
+        while i < Self::BUILT_IN.len() {
+            if const_eq(Self::BUILT_IN[i].as_str(), name) {
+                return Some(Self::BUILT_IN[i]);
+            }
+            i += 1;
+        }
+        None
+    }
+
+    /// Whether this is one of the four built-in classes.
+    pub const fn is_built_in(self) -> bool {
+        !matches!(self, Self::Named(_))
+    }
+
     /// The label used in metrics and configuration.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::Light => "light",
             Self::Cpu => "cpu",
             Self::Io => "io",
             Self::Ml => "ml",
+            Self::Named(name) => name.0,
         }
     }
+}
+
+/// String equality usable in a `const fn`.
+const fn const_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// Whether a tool may run as a task (tasks extension).
@@ -366,5 +430,30 @@ impl ToolBuilder {
                 Ok(CallToolResult::structured(value, text))
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn named_classes_keep_their_name_and_built_in_names_are_the_built_ins() {
+        const REPORTS: Workload = Workload::named("reports");
+        assert_eq!(REPORTS.as_str(), "reports");
+        assert!(!REPORTS.is_built_in());
+        assert_eq!(REPORTS, Workload::named("reports"));
+        assert_ne!(REPORTS, Workload::named("report"));
+        for w in Workload::BUILT_IN {
+            assert_eq!(Workload::named(w.as_str()), w);
+            assert_eq!(Workload::built_in(w.as_str()), Some(w));
+            assert!(w.is_built_in());
+        }
+        assert_eq!(Workload::built_in("reports"), None);
+        assert_eq!(Workload::built_in("CPU"), None);
+        // Still a small `Copy` value.
+        let copy = REPORTS;
+        assert_eq!(copy, REPORTS);
+        assert!(std::mem::size_of::<Workload>() <= 24);
     }
 }

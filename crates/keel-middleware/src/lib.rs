@@ -5,13 +5,15 @@
 //!   workload class; sheds with a typed [`Overloaded`] rejection. Its
 //!   [`RequestAdmissionLayer`] admits `resources/read` and `prompts/get` through the same
 //!   state.
+//! - [`timeout`](TimeoutLayer): a deadline per tool call, counted once the call is admitted;
+//!   at the deadline the call's cancellation token is cancelled and it answers `timed_out`.
 //! - [`cache`](CacheLayer): tool results from a two-level cache (in-process, Redis) with
 //!   single-flight, adaptive TTL, serve-stale and invalidation.
 //! - [`metrics`](MetricsLayer): per-tool outcome counters, latency histogram and in-flight
 //!   gauge, rendered by [`Metrics::render`] as Prometheus text; [`RequestMetricsLayer`]
 //!   does the same per request method.
 //!
-//! The server assembles `metrics(cache(admission(base)))` around
+//! The server assembles `metrics(cache(admission(timeout(base))))` around
 //! `keel_core::Dispatcher::base_tool_service()`, so metrics see rejections and time queueing,
 //! and `metrics(admission(route))` as the dispatcher's request stack
 //! (`keel_core::MethodStack`).
@@ -26,11 +28,13 @@ mod cache;
 mod metrics;
 #[cfg(test)]
 mod test_support;
+mod timeout;
 
 pub use admission::{
     AdmissionFuture, AdmissionLayer, AdmissionLimits, AdmissionService, AdmissionState, Capacity,
-    ClassGauges, InvalidCapacity, MaxQueueWait, Overloaded, QueueDepth, QueueTimeout,
-    RequestAdmissionFuture, RequestAdmissionLayer, RequestAdmissionService,
+    ClassGauges, InvalidCapacity, InvalidClassName, MAX_CLASS_NAME, MaxQueueWait, Overloaded,
+    QueueDepth, QueueTimeout, RequestAdmissionFuture, RequestAdmissionLayer,
+    RequestAdmissionService, UndefinedClass, named_class, parse_class,
 };
 pub use cache::{
     CACHE_META_KEY, CacheHandle, CacheLayer, CacheReport, CacheService, PolicyOverride,
@@ -38,4 +42,7 @@ pub use cache::{
 pub use metrics::{
     CONTENT_TYPE, Metrics, MetricsFuture, MetricsLayer, MetricsService, Outcome,
     RequestMetricsFuture, RequestMetricsLayer, RequestMetricsService, RequestOutcome,
+};
+pub use timeout::{
+    CallTimeout, Elapsed, TimeoutFuture, TimeoutLayer, TimeoutService, ToolTimeouts,
 };

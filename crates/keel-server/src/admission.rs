@@ -1,10 +1,15 @@
-//! `[admission]`: capacity and queue depth per workload class, and the bound on queue wait,
-//! turned once into the admission layer's `AdmissionLimits`.
+//! `[admission]`: capacity and queue depth per workload class (the built-in ones and those
+//! the server defines in `[admission.classes.NAME]`), the bound on queue wait, per-tool
+//! classes and timeouts (`[admission.tools.NAME]`), turned once into the admission layer's
+//! `AdmissionLimits` and the timeout layer's `ToolTimeouts`.
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
-use keel_core::Workload;
-use keel_middleware::{AdmissionLimits, Capacity, MaxQueueWait, QueueDepth};
+use keel_core::{Registry, Workload};
+use keel_middleware::{
+    AdmissionLimits, CallTimeout, Capacity, MaxQueueWait, QueueDepth, ToolTimeouts, named_class,
+    parse_class,
+};
 use serde::Deserialize;
 
 use crate::ConfigError;
@@ -13,14 +18,20 @@ use crate::ConfigError;
 const MAX_QUEUE: usize = 1 << 24;
 /// Longest queue-wait bound, milliseconds (one hour).
 const MAX_WAIT_MS: u64 = 3_600_000;
+/// Longest tool call timeout, milliseconds (one day).
+const MAX_TIMEOUT_MS: u64 = 86_400_000;
 
 /// Admission per workload class; a class not given keeps its default (light 4096, cpu one
-/// per core, io 64, ml 32; queues twice the capacity; no queue-wait bound).
+/// per core, io 64, ml 32; queues twice the capacity; no queue-wait bound). No call has a
+/// timeout unless one is set.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdmissionConfig {
     /// Longest a call may wait in a class's queue before it is refused, milliseconds.
     pub max_queue_wait_ms: Option<u64>,
+    /// How long a tool call without a timeout of its own may run once admitted,
+    /// milliseconds; past it the call is cancelled and answered `timed_out`.
+    pub default_timeout_ms: Option<u64>,
     /// Cheap tools (echo, lookups).
     pub light: Option<ClassConfig>,
     /// CPU-bound tools (analyze).
@@ -29,6 +40,11 @@ pub struct AdmissionConfig {
     pub io: Option<ClassConfig>,
     /// Model inference (embed, similarity, classify).
     pub ml: Option<ClassConfig>,
+    /// Classes of the server's own, by name (`[a-z0-9_-]`, not a built-in one): what tools,
+    /// resources and prompts declaring `Workload::named(NAME)` are admitted in.
+    pub classes: BTreeMap<String, ClassConfig>,
+    /// Per-tool settings, by tool name.
+    pub tools: BTreeMap<String, ToolAdmissionConfig>,
 }
 
 /// One class's limits.
@@ -41,39 +57,95 @@ pub struct ClassConfig {
     pub queue: Option<usize>,
 }
 
+/// `[admission.tools.NAME]`: unset keys keep what the tool declares and the default.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ToolAdmissionConfig {
+    /// The class the tool's calls are admitted in: a built-in one (`light`, `cpu`, `io`,
+    /// `ml`) or one of `[admission.classes]`.
+    pub class: Option<String>,
+    /// How long a call may run once admitted, milliseconds (instead of
+    /// `default_timeout_ms`).
+    pub timeout_ms: Option<u64>,
+}
+
 impl AdmissionConfig {
-    fn classes(&self) -> [(Workload, &'static str, Option<ClassConfig>); 4] {
+    fn built_in(&self) -> [(Workload, Option<ClassConfig>); 4] {
         [
-            (Workload::Light, "light", self.light),
-            (Workload::Cpu, "cpu", self.cpu),
-            (Workload::Io, "io", self.io),
-            (Workload::Ml, "ml", self.ml),
+            (Workload::Light, self.light),
+            (Workload::Cpu, self.cpu),
+            (Workload::Io, self.io),
+            (Workload::Ml, self.ml),
         ]
     }
 
-    /// Refuses values out of range.
+    /// Refuses values out of range, malformed class names and classes no section defines.
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        for (_, name, class) in self.classes() {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        let built_in = self
+            .built_in()
+            .into_iter()
+            .map(|(w, c)| (format!("admission.{}", w.as_str()), c));
+        let named = self
+            .classes
+            .iter()
+            .map(|(name, c)| (format!("admission.classes.{name}"), Some(*c)));
+        for (key, class) in built_in.chain(named) {
             let Some(c) = class else { continue };
             if !(1..=Capacity::MAX).contains(&c.capacity) {
-                return Err(ConfigError::Invalid(format!(
-                    "admission.{name}.capacity must be between 1 and {}, not {}",
+                return invalid(format!(
+                    "{key}.capacity must be between 1 and {}, not {}",
                     Capacity::MAX,
                     c.capacity
-                )));
+                ));
             }
             if c.queue.is_some_and(|q| q > MAX_QUEUE) {
-                return Err(ConfigError::Invalid(format!(
-                    "admission.{name}.queue must be at most {MAX_QUEUE}"
-                )));
+                return invalid(format!("{key}.queue must be at most {MAX_QUEUE}"));
             }
         }
-        if let Some(ms) = self.max_queue_wait_ms
-            && !(1..=MAX_WAIT_MS).contains(&ms)
-        {
-            return Err(ConfigError::Invalid(format!(
-                "admission.max_queue_wait_ms must be between 1 and {MAX_WAIT_MS}, not {ms}"
-            )));
+        for name in self.classes.keys() {
+            if let Err(e) = named_class(name) {
+                return invalid(format!("admission.classes.{name}: {e}"));
+            }
+        }
+        for (key, ms, max) in [
+            (
+                "admission.max_queue_wait_ms",
+                self.max_queue_wait_ms,
+                MAX_WAIT_MS,
+            ),
+            (
+                "admission.default_timeout_ms",
+                self.default_timeout_ms,
+                MAX_TIMEOUT_MS,
+            ),
+        ] {
+            if let Some(ms) = ms
+                && !(1..=max).contains(&ms)
+            {
+                return invalid(format!("{key} must be between 1 and {max}, not {ms}"));
+            }
+        }
+        for (tool, t) in &self.tools {
+            if let Some(ms) = t.timeout_ms
+                && !(1..=MAX_TIMEOUT_MS).contains(&ms)
+            {
+                return invalid(format!(
+                    "admission.tools.{tool}.timeout_ms must be between 1 and {MAX_TIMEOUT_MS}, not {ms}"
+                ));
+            }
+            if let Some(class) = &t.class {
+                let defined = match parse_class(class) {
+                    Ok(w) => w.is_built_in() || self.classes.contains_key(class),
+                    Err(_) => false,
+                };
+                if !defined {
+                    return Err(ConfigError::UndefinedClass {
+                        what: format!("admission.tools.{tool}.class"),
+                        class: class.clone(),
+                    });
+                }
+            }
         }
         Ok(())
     }
@@ -81,18 +153,94 @@ impl AdmissionConfig {
     /// The limits the admission layer enforces (values validated already).
     pub fn limits(&self) -> AdmissionLimits {
         let mut limits = AdmissionLimits::default();
-        for (workload, _, class) in self.classes() {
-            let Some(c) = class else { continue };
+        let built_in = self.built_in().into_iter().map(|(w, c)| (Ok(w), c));
+        let named = self
+            .classes
+            .iter()
+            .map(|(name, c)| (named_class(name), Some(*c)));
+        for (workload, class) in built_in.chain(named) {
+            // Errors are refused by validate.
+            let (Ok(workload), Some(c)) = (workload, class) else {
+                continue;
+            };
             let Ok(capacity) = Capacity::new(c.capacity) else {
-                continue; // refused by validate
+                continue;
             };
             let queue = c.queue.unwrap_or(2 * capacity.get());
             limits = limits.with_class(workload, capacity, QueueDepth(queue));
+        }
+        for (tool, t) in &self.tools {
+            if let Some(Ok(class)) = t.class.as_deref().map(parse_class) {
+                limits = limits.with_tool_class(tool.clone(), class);
+            }
         }
         limits.with_max_queue_wait(
             self.max_queue_wait_ms
                 .map(|ms| MaxQueueWait(Duration::from_millis(ms))),
         )
+    }
+
+    /// The tool call timeouts (empty without `default_timeout_ms` or a tool's `timeout_ms`).
+    pub fn timeouts(&self) -> ToolTimeouts {
+        let ms = |ms| CallTimeout(Duration::from_millis(ms));
+        let mut timeouts = ToolTimeouts::default().with_default(self.default_timeout_ms.map(ms));
+        for (tool, t) in &self.tools {
+            if let Some(timeout) = t.timeout_ms {
+                timeouts = timeouts.with_tool(tool.clone(), ms(timeout));
+            }
+        }
+        timeouts
+    }
+
+    /// Refuses a registry this configuration cannot serve: a `[admission.tools.NAME]` for a
+    /// tool it does not offer, or a tool, resource, template or prompt in a class `limits`
+    /// do not define (rather than admitting it in some other class unseen).
+    pub(crate) fn check(
+        &self,
+        registry: &Registry,
+        limits: &AdmissionLimits,
+    ) -> Result<(), ConfigError> {
+        if let Some(tool) = self.tools.keys().find(|t| registry.tool(t).is_none()) {
+            return Err(ConfigError::UnknownTool {
+                section: "admission.tools",
+                tool: tool.clone(),
+            });
+        }
+        let undefined = |kind: &str, name: &str, class: Workload| {
+            (!limits.defines(class)).then(|| ConfigError::UndefinedClass {
+                what: format!("{kind} {name:?}"),
+                class: class.as_str().to_owned(),
+            })
+        };
+        let tools = registry.tools().iter().map(|t| {
+            let moved = limits.tool_classes().get(&t.definition.name).copied();
+            (
+                "tool",
+                t.definition.name.as_str(),
+                moved.unwrap_or(t.definition.workload),
+            )
+        });
+        let resources = registry
+            .resources()
+            .iter()
+            .map(|r| ("resource", r.uri.as_str(), r.workload));
+        let templates = registry
+            .templates()
+            .iter()
+            .map(|t| ("resource template", t.uri_template.as_str(), t.workload));
+        let prompts = registry
+            .prompts()
+            .iter()
+            .map(|p| ("prompt", p.name.as_str(), p.workload));
+        match tools
+            .chain(resources)
+            .chain(templates)
+            .chain(prompts)
+            .find_map(|(kind, name, class)| undefined(kind, name, class))
+        {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 }
 
@@ -113,9 +261,9 @@ mod tests {
                 .unwrap();
         let limits = c.limits();
         let defaults = AdmissionLimits::default();
-        let (cap, queue) = limits.class(Workload::Cpu);
+        let (cap, queue) = limits.class(Workload::Cpu).unwrap();
         assert_eq!((cap.get(), queue.0), (3, 6));
-        let (cap, queue) = limits.class(Workload::Io);
+        let (cap, queue) = limits.class(Workload::Io).unwrap();
         assert_eq!((cap.get(), queue.0), (8, 0));
         assert_eq!(
             limits.class(Workload::Light),
@@ -127,6 +275,162 @@ mod tests {
             Some(MaxQueueWait(Duration::from_millis(250)))
         );
         assert_eq!(parse("").unwrap().limits(), defaults);
+        assert!(parse("").unwrap().timeouts().is_empty());
+    }
+
+    #[test]
+    fn classes_of_the_servers_own_and_per_tool_settings_are_read() {
+        let c = parse(
+            "default_timeout_ms = 30000\n\
+             [classes.reports]\ncapacity = 2\n\
+             [classes.batch-jobs_2]\ncapacity = 1\nqueue = 0\n\
+             [tools.query]\nclass = \"reports\"\ntimeout_ms = 5000\n\
+             [tools.echo]\nclass = \"cpu\"\n\
+             [tools.analyze]\ntimeout_ms = 60000\n",
+        )
+        .unwrap();
+        let limits = c.limits();
+        let reports = Workload::named("reports");
+        let (cap, queue) = limits.class(reports).unwrap();
+        assert_eq!((cap.get(), queue.0), (2, 4));
+        let (cap, queue) = limits.class(Workload::named("batch-jobs_2")).unwrap();
+        assert_eq!((cap.get(), queue.0), (1, 0));
+        let names: Vec<_> = limits.per_workload().map(|(w, _, _)| w.as_str()).collect();
+        assert_eq!(
+            names,
+            ["light", "cpu", "io", "ml", "batch-jobs_2", "reports"]
+        );
+        assert_eq!(limits.tool_classes()["query"], reports);
+        assert_eq!(limits.tool_classes()["echo"], Workload::Cpu);
+        assert!(!limits.tool_classes().contains_key("analyze"));
+
+        let t = c.timeouts();
+        let ms = |n| Some(CallTimeout(Duration::from_millis(n)));
+        assert_eq!(t.of("query"), ms(5000));
+        assert_eq!(t.of("analyze"), ms(60000));
+        assert_eq!(t.of("echo"), ms(30000), "the default");
+    }
+
+    #[test]
+    fn bad_class_names_and_undefined_classes_are_refused_with_their_key() {
+        for (text, needle) in [
+            (
+                "[classes.cpu]\ncapacity = 1\n",
+                "admission.classes.cpu: \"cpu\" is a built-in",
+            ),
+            (
+                "[classes.Reports]\ncapacity = 1\n",
+                "admission.classes.Reports",
+            ),
+            ("[classes.\"a b\"]\ncapacity = 1\n", "admission.classes.a b"),
+            ("[classes.\"\"]\ncapacity = 1\n", "cannot be empty"),
+            (
+                "[classes.reports]\ncapacity = 0\n",
+                "admission.classes.reports.capacity",
+            ),
+            (
+                "[classes.reports]\ncapacity = 1\nqueue = 99999999999\n",
+                "admission.classes.reports.queue",
+            ),
+            (
+                "[tools.echo]\nclass = \"reports\"\n",
+                "admission.tools.echo.class uses workload class \"reports\", which no \
+                 [admission.classes.reports] section defines",
+            ),
+            (
+                "[tools.echo]\nclass = \"GPU\"\n",
+                "admission.tools.echo.class",
+            ),
+            (
+                "[tools.echo]\ntimeout_ms = 0\n",
+                "admission.tools.echo.timeout_ms",
+            ),
+            ("default_timeout_ms = 0\n", "admission.default_timeout_ms"),
+            (
+                "default_timeout_ms = 86400001\n",
+                "admission.default_timeout_ms must be between 1 and 86400000",
+            ),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(needle), "{text}: {e}");
+        }
+        assert!(parse("[tools.echo]\nclass = \"cpu\"\nburst = 2\n").is_err());
+        assert!(parse("[classes.reports]\ncapacity = 1\nburst = 2\n").is_err());
+    }
+
+    fn registry(tool_class: Workload, prompt_class: Workload) -> Registry {
+        use keel_core::{CallToolResult, PromptBuilder, ResourceBuilder, ToolBuilder};
+        Registry::builder()
+            .tool(
+                ToolBuilder::new("report", serde_json::json!({ "type": "object" }))
+                    .workload(tool_class)
+                    .handler(|_: serde_json::Value, _| async { Ok(CallToolResult::text("r")) }),
+            )
+            .resource(
+                ResourceBuilder::new("test://r", "r")
+                    .workload(Workload::Io)
+                    .read(|_, _| async { Ok(Vec::new()) }),
+            )
+            .prompt(
+                PromptBuilder::new("summary")
+                    .workload(prompt_class)
+                    .get(|_, _| async { Ok(serde_json::json!({ "messages": [] })) }),
+            )
+            .build()
+            .unwrap()
+    }
+
+    fn check(config: &str, registry: &Registry) -> Result<(), ConfigError> {
+        let c = parse(config)?;
+        c.check(registry, &c.limits())
+    }
+
+    #[test]
+    fn a_registry_in_classes_the_configuration_does_not_define_is_refused() {
+        let reports = Workload::named("reports");
+        let defined = "[classes.reports]\ncapacity = 1\n";
+        assert!(check(defined, &registry(reports, reports)).is_ok());
+        assert!(check("", &registry(Workload::Cpu, Workload::Light)).is_ok());
+
+        let e = check("", &registry(reports, Workload::Light)).unwrap_err();
+        assert!(
+            matches!(&e, ConfigError::UndefinedClass { what, class }
+                if what == "tool \"report\"" && class == "reports"),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "invalid configuration: tool \"report\" uses workload class \"reports\", which no \
+             [admission.classes.reports] section defines"
+        );
+        let e = check("", &registry(Workload::Light, reports)).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("prompt \"summary\" uses workload class \"reports\""),
+            "{e}"
+        );
+        // A tool moved into a defined class no longer needs the one it declares.
+        assert!(
+            check(
+                "[tools.report]\nclass = \"io\"\n",
+                &registry(reports, Workload::Light)
+            )
+            .is_ok()
+        );
+
+        let e = check(
+            "[tools.nope]\ntimeout_ms = 5\n",
+            &registry(Workload::Light, Workload::Light),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, ConfigError::UnknownTool { section: "admission.tools", tool } if tool == "nope"),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "invalid configuration: [admission.tools.nope] names no tool this server offers"
+        );
     }
 
     #[test]

@@ -211,6 +211,29 @@ impl CacheConfig {
     }
 }
 
+/// The URI of the cache's statistics resource.
+pub const CACHE_STATS_URI: &str = "keel://cache/stats";
+
+/// A resource reading the cache's counters as JSON: per level, per tool, the hottest keys
+/// (hashed), single-flight and serve-stale counts, the hit rate.
+pub(crate) fn stats_resource(handle: CacheHandle) -> Resource {
+    ResourceBuilder::new(CACHE_STATS_URI, "cache-stats")
+        .title("Result cache statistics")
+        .description("Hits, misses, stale answers, evictions, entries and bytes per cache level and per tool; the hottest keys (hashed); single-flight and invalidation counts.")
+        .mime_type("application/json")
+        .cache_hint(CacheHint {
+            ttl: Duration::ZERO,
+            scope: CacheScope::Shared,
+        })
+        .read(move |uri, _cx| {
+            let report = handle.report();
+            async move {
+                let text = serde_json::to_string_pretty(&report).map_err(ToolError::failed)?;
+                Ok(vec![ResourceContents::text(uri, "application/json", text)])
+            }
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,27 +282,4 @@ mod tests {
             assert!(e.contains(key), "{text}: {e}");
         }
     }
-}
-
-/// The URI of the cache's statistics resource.
-pub const CACHE_STATS_URI: &str = "keel://cache/stats";
-
-/// A resource reading the cache's counters as JSON: per level, per tool, the hottest keys
-/// (hashed), single-flight and serve-stale counts, the hit rate.
-pub(crate) fn stats_resource(handle: CacheHandle) -> Resource {
-    ResourceBuilder::new(CACHE_STATS_URI, "cache-stats")
-        .title("Result cache statistics")
-        .description("Hits, misses, stale answers, evictions, entries and bytes per cache level and per tool; the hottest keys (hashed); single-flight and invalidation counts.")
-        .mime_type("application/json")
-        .cache_hint(CacheHint {
-            ttl: Duration::ZERO,
-            scope: CacheScope::Shared,
-        })
-        .read(move |uri, _cx| {
-            let report = handle.report();
-            async move {
-                let text = serde_json::to_string_pretty(&report).map_err(ToolError::failed)?;
-                Ok(vec![ResourceContents::text(uri, "application/json", text)])
-            }
-        })
 }

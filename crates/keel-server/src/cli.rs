@@ -9,7 +9,7 @@ use keel_core::Registry;
 use tokio_util::sync::CancellationToken;
 
 use crate::model::{FetchArgs, fetch_model};
-use crate::{Config, Server, echo_tool};
+use crate::{Config, ConfigError, Server, echo_tool};
 
 /// One line on what the program is, for `keel --help`.
 const ABOUT: &str = "Keel: a production MCP (Model Context Protocol) server runtime";
@@ -157,7 +157,8 @@ const BLOCKING_GRACE: Duration = Duration::from_secs(2);
 
 /// Runs `serve` on a multi-threaded runtime until it returns; SIGINT or SIGTERM cancel the
 /// token it receives so it can finish in-flight work. Errors are logged; the exit code says
-/// whether it succeeded.
+/// whether it succeeded (2 when `serve` fails with a [`ConfigError`] wrapped in its
+/// `io::Error`).
 pub fn run_until_signal<F, Fut>(serve: F) -> ExitCode
 where
     F: FnOnce(CancellationToken) -> Fut,
@@ -183,10 +184,18 @@ where
     runtime.shutdown_timeout(BLOCKING_GRACE);
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %e, "server stopped with an error");
-            ExitCode::FAILURE
-        }
+        // Configuration refused once the registry is known (`[admission]` that does not fit
+        // the tools): the same exit as a file refused before starting.
+        Err(e) => match e.get_ref().and_then(|e| e.downcast_ref::<ConfigError>()) {
+            Some(refused) => {
+                tracing::error!(error = %refused, "configuration refused");
+                ExitCode::from(2)
+            }
+            None => {
+                tracing::error!(error = %e, "server stopped with an error");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 

@@ -21,6 +21,26 @@ pub enum ConfigError {
     /// A value is out of range.
     #[error("invalid configuration: {0}")]
     Invalid(String),
+    /// A tool, resource, template or prompt (or a `[admission.tools.NAME] class`) uses a
+    /// workload class that neither is built in nor has an `[admission.classes.NAME]`.
+    #[error(
+        "invalid configuration: {what} uses workload class {class:?}, which no \
+         [admission.classes.{class}] section defines"
+    )]
+    UndefinedClass {
+        /// What uses it: `tool "report"`, `prompt "summary"`, `admission.tools.echo.class`.
+        what: String,
+        /// The class.
+        class: String,
+    },
+    /// A per-tool section names a tool the server does not offer.
+    #[error("invalid configuration: [{section}.{tool}] names no tool this server offers")]
+    UnknownTool {
+        /// The section (`admission.tools`).
+        section: &'static str,
+        /// The name it gives.
+        tool: String,
+    },
 }
 
 /// The whole configuration.

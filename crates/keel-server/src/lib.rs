@@ -15,7 +15,7 @@ mod model;
 mod serve;
 
 pub use admin::INVALIDATE_PATH;
-pub use admission::{AdmissionConfig, ClassConfig};
+pub use admission::{AdmissionConfig, ClassConfig, ToolAdmissionConfig};
 pub use cache::{CACHE_STATS_URI, CacheConfig, RedisSection, ScopeConfig, ToolCacheConfig};
 pub use config::{Config, ConfigError, HttpConfig, SessionsConfig, ShutdownConfig};
 pub use echo::{EchoArgs, echo_tool};

@@ -13,6 +13,7 @@ use keel_core::{
 };
 use keel_middleware::{
     AdmissionLayer, CacheHandle, CacheLayer, Metrics, RequestAdmissionLayer, RequestMetricsLayer,
+    TimeoutLayer,
 };
 use keel_transport::{HttpSettings, OriginPolicy, ResumeSettings, SessionMode};
 use tokio_util::sync::CancellationToken;
@@ -83,7 +84,8 @@ type RequestLayerFn = Box<dyn Fn(MethodService) -> MethodService + Send + Sync>;
 ///
 /// A tool call then passes the tool stack, outermost first: metrics (sees every outcome and
 /// the time spent queueing), the result cache (a hit never queues), the added tool layers in
-/// the order added, admission per workload class, then schema validation and the handler.
+/// the order added, admission per workload class, the tool's timeout when one is configured
+/// (counted once the call holds its permit), then schema validation and the handler.
 /// Both admissions share one state: a database read through a resource and a `query` call
 /// queue in the same io class.
 pub struct ServerBuilder {
@@ -145,14 +147,27 @@ impl ServerBuilder {
         self
     }
 
-    /// Assembles the server. Fails when the cache cannot be built (Redis configured
-    /// outside a Tokio runtime, or a URL Redis's client refuses).
+    /// Assembles the server. Fails when `[admission]` does not fit the registry (a
+    /// `[admission.tools.NAME]` for a tool not offered; a tool, resource, template or
+    /// prompt in a workload class no `[admission.classes.NAME]` defines) or when the cache
+    /// cannot be built (Redis configured outside a Tokio runtime, or a URL Redis's client
+    /// refuses).
     pub fn build(self) -> Result<Server, ConfigError> {
-        let admission = AdmissionLayer::new(&self.config.admission.limits());
+        // A configuration built in code is checked as a loaded one is.
+        self.config.admission.validate()?;
+        let limits = self.config.admission.limits();
+        self.config.admission.check(&self.registry, &limits)?;
+        let admission = AdmissionLayer::new(&limits);
         let mut metrics =
             Metrics::for_registry(&self.registry).with_admission(admission.state().clone());
-        let mut tools: ToolService =
-            BoxCloneSyncService::new(admission.layer(Dispatcher::base_tool_service()));
+        let timeouts = self.config.admission.timeouts();
+        let base = Dispatcher::base_tool_service();
+        // Without any timeout the layer is left out, not installed to do nothing.
+        let mut tools: ToolService = if timeouts.is_empty() {
+            BoxCloneSyncService::new(admission.layer(base))
+        } else {
+            BoxCloneSyncService::new(admission.layer(TimeoutLayer::new(timeouts).layer(base)))
+        };
         for layer in self.layers.into_iter().rev() {
             tools = layer(tools);
         }

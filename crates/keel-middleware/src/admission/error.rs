@@ -34,6 +34,25 @@ pub struct QueueTimeout {
     pub waited: Duration,
 }
 
+/// The call's class is one of the server's own that the admission limits do not define.
+/// A server refuses to start with such a tool, resource or prompt; this is the answer when
+/// the layer is assembled without that check.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("workload class {} is not defined on this server", workload.as_str())]
+pub struct UndefinedClass {
+    /// The class.
+    pub workload: Workload,
+}
+
+impl UndefinedClass {
+    /// A permanent failure: retrying cannot help until the server is configured again.
+    pub fn to_failure(&self) -> Failure {
+        Failure::permanent(self.to_string())
+            .with_detail("workload", self.workload.as_str())
+            .with_source(self.clone())
+    }
+}
+
 /// A shed call should come back after about this long when no queue-wait bound says more.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 
@@ -62,13 +81,15 @@ impl QueueTimeout {
     }
 }
 
-/// Why admission refused a call or request: shed at once, or waited too long.
+/// Why admission refused a call or request: shed at once, waited too long, or no such class.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum Refusal {
     #[error(transparent)]
     Overloaded(#[from] Overloaded),
     #[error(transparent)]
     QueueTimeout(#[from] QueueTimeout),
+    #[error(transparent)]
+    Undefined(#[from] UndefinedClass),
 }
 
 impl Refusal {
@@ -76,6 +97,7 @@ impl Refusal {
         match self {
             Self::Overloaded(e) => e.to_failure(),
             Self::QueueTimeout(e) => e.to_failure(),
+            Self::Undefined(e) => e.to_failure(),
         }
     }
 }

@@ -1,5 +1,6 @@
-//! Admission per workload class: a concurrency limit plus a bounded wait queue, shedding
-//! with a typed [`Overloaded`] rejection when both are full.
+//! Admission per workload class (the four built-in ones and those a server defines): a
+//! concurrency limit plus a bounded wait queue, shedding with a typed [`Overloaded`]
+//! rejection when both are full.
 //!
 //! Why not tower's `ConcurrencyLimit` + `LoadShed`: `ConcurrencyLimit` takes its permit in
 //! `poll_ready`, before the request (and so its workload class) is known, which rules out
@@ -10,6 +11,7 @@
 //! keys a `tokio::sync::Semaphore` (FIFO-fair, lock-free `try_acquire` on the fast path)
 //! per class and bounds the waiters with an atomic counter.
 
+mod class;
 mod config;
 mod error;
 mod future;
@@ -20,8 +22,9 @@ mod state;
 #[cfg(test)]
 mod tests;
 
+pub use class::{InvalidClassName, MAX_CLASS_NAME, named_class, parse_class};
 pub use config::{AdmissionLimits, Capacity, InvalidCapacity, MaxQueueWait, QueueDepth};
-pub use error::{Overloaded, QueueTimeout};
+pub use error::{Overloaded, QueueTimeout, UndefinedClass};
 pub use future::AdmissionFuture;
 pub use layer::AdmissionLayer;
 pub use request::{RequestAdmissionFuture, RequestAdmissionLayer, RequestAdmissionService};

@@ -10,7 +10,8 @@ use super::{
     state::{AdmissionState, Admit},
 };
 
-/// Admits each call by its tool's workload class: runs it at once if a permit is free,
+/// Admits each call by its tool's workload class (or the class configuration moves the
+/// tool into): runs it at once if a permit is free,
 /// queues it if the class's queue has room, sheds it with [`Overloaded`](crate::Overloaded)
 /// otherwise.
 #[derive(Clone)]
@@ -47,10 +48,13 @@ where
     }
 
     fn call(&mut self, call: ToolCall) -> Self::Future {
-        match self.state.admit(call.tool.definition.workload) {
+        match self.state.admit(self.state.class_of(&call.tool.definition)) {
             Admit::Now(permit) => AdmissionFuture::running(permit, self.inner.clone(), call),
             Admit::Queued(wait) => AdmissionFuture::queued(wait, self.inner.clone(), call),
             Admit::Shed(overloaded) => AdmissionFuture::shed(overloaded.into()),
+            Admit::Undefined(undefined) => {
+                AdmissionFuture::shed(ToolError::Failed(undefined.to_failure()))
+            }
         }
     }
 }

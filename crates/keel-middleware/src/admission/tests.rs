@@ -202,7 +202,9 @@ async fn classes_are_independent() {
         task::spawn(svc.call(call(&reg, "io", json!({})))).poll()
     ));
     assert_eq!(r.to_rpc_error().data.expect("data")["workload"], "io");
-    let [light_g, cpu_g, io_g, ml_g] = state.snapshot();
+    let [light_g, cpu_g, io_g, ml_g] = state.snapshot()[..] else {
+        panic!("four built-in classes and no other");
+    };
     assert_eq!((light_g.in_flight, light_g.shed_total), (1, 0));
     assert_eq!((cpu_g.in_flight, cpu_g.shed_total), (1, 1));
     assert_eq!((io_g.in_flight, io_g.shed_total), (1, 1));
@@ -291,7 +293,7 @@ fn defaults_bound_expensive_classes() {
     let d = AdmissionLimits::default();
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
     let get = |w| {
-        let (c, q) = d.class(w);
+        let (c, q) = d.class(w).expect("built-in classes are defined");
         (c.get(), q.0)
     };
     assert_eq!(get(Workload::Light), (4096, 8192));
@@ -299,9 +301,186 @@ fn defaults_bound_expensive_classes() {
     assert_eq!(get(Workload::Io), (64, 128));
     assert_eq!(get(Workload::Ml), (32, 64));
     assert_eq!(d.max_queue_wait(), None);
-    let classes: Vec<_> = d.per_workload().iter().map(|(w, _, _)| *w).collect();
+    let classes: Vec<_> = d.per_workload().map(|(w, _, _)| w).collect();
     assert_eq!(
         classes,
         [Workload::Light, Workload::Cpu, Workload::Io, Workload::Ml]
     );
+}
+
+const REPORTS: Workload = Workload::named("reports");
+
+/// The workload tools of [`registry`] plus `report`, declaring the class `reports`.
+fn named_registry() -> keel_core::Registry {
+    let mut b = keel_core::Registry::builder();
+    for tool in registry().tools() {
+        b = b.tool(keel_core::Tool {
+            definition: tool.definition.clone(),
+            handler: std::sync::Arc::clone(tool.handler()),
+        });
+    }
+    b.tool(
+        keel_core::ToolBuilder::new("report", json!({"type": "object"}))
+            .workload(REPORTS)
+            .handler(|_: serde_json::Value, _: keel_core::Context| async {
+                Ok(keel_core::CallToolResult::text("handler"))
+            }),
+    )
+    .build()
+    .expect("registry")
+}
+
+fn valid(n: usize) -> Capacity {
+    Capacity::new(n).expect("valid capacity")
+}
+
+#[tokio::test]
+async fn a_class_of_the_servers_own_admits_and_sheds_apart_from_the_built_ins() {
+    let gate = Gate::new();
+    let limits = limits(Workload::Cpu, 1, 0).with_class(REPORTS, valid(1), QueueDepth(1));
+    assert!(limits.defines(REPORTS));
+    assert_eq!(limits.class(REPORTS), Some((valid(1), QueueDepth(1))));
+    let (mut svc, state) = stack(&limits, &gate);
+    let reg = named_registry();
+
+    let mut running = task::spawn(svc.call(call(&reg, "report", json!({"n": 0}))));
+    assert_pending!(running.poll());
+    let mut queued = task::spawn(svc.call(call(&reg, "report", json!({"n": 1}))));
+    assert_pending!(queued.poll());
+    let r = rejection(assert_ready!(
+        task::spawn(svc.call(call(&reg, "report", json!({"n": 2})))).poll()
+    ));
+    assert_eq!(
+        r.to_string(),
+        "server overloaded: reports work has 1 calls running and 1 waiting"
+    );
+    assert_eq!(r.to_rpc_error().data.expect("data")["workload"], "reports");
+
+    // The cpu class is untouched by it, and the other way round.
+    let mut cpu = task::spawn(svc.call(call(&reg, "cpu", json!({"n": 3}))));
+    assert_pending!(cpu.poll());
+    assert_eq!(gate.started(), [0, 3]);
+
+    let g = state.gauges(REPORTS);
+    assert_eq!(
+        (
+            g.workload,
+            g.in_flight,
+            g.queued,
+            g.capacity,
+            g.queue_depth,
+            g.shed_total
+        ),
+        (REPORTS, 1, 1, 1, 1, 1)
+    );
+    let names: Vec<_> = state
+        .snapshot()
+        .iter()
+        .map(|g| g.workload.as_str())
+        .collect();
+    assert_eq!(names, ["light", "cpu", "io", "ml", "reports"]);
+    assert_eq!(state.gauges(Workload::Cpu).shed_total, 0);
+
+    gate.release(3);
+    assert_ready_ok!(running.poll());
+    assert_ready_ok!(queued.poll());
+    assert_ready_ok!(cpu.poll());
+    assert_eq!(state.gauges(REPORTS).in_flight, 0);
+}
+
+#[tokio::test]
+async fn a_class_the_limits_do_not_define_is_refused_not_run() {
+    let gate = Gate::new();
+    let limits = AdmissionLimits::default();
+    assert!(!limits.defines(REPORTS));
+    assert_eq!(limits.class(REPORTS), None);
+    let (mut svc, state) = stack(&limits, &gate);
+    let mut report = task::spawn(svc.call(call(&named_registry(), "report", json!({}))));
+    match assert_ready!(report.poll()) {
+        Err(ToolError::Failed(f)) => {
+            assert_eq!(f.kind(), &FailureKind::Permanent);
+            assert_eq!(
+                f.message(),
+                "workload class reports is not defined on this server"
+            );
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(gate.started().is_empty());
+    assert_eq!(state.gauges(REPORTS).capacity, 0);
+}
+
+#[tokio::test]
+async fn configuration_moves_a_tool_into_another_class() {
+    let gate = Gate::new();
+    let limits = limits(Workload::Cpu, 1, 0)
+        .with_class(REPORTS, valid(1), QueueDepth(0))
+        .with_tool_class("light", Workload::Cpu)
+        .with_tool_class("ml", REPORTS);
+    let (mut svc, state) = stack(&limits, &gate);
+    let reg = named_registry();
+    assert_eq!(
+        state.class_of(&reg.tool("light").expect("tool").definition),
+        Workload::Cpu
+    );
+    assert_eq!(
+        state.class_of(&reg.tool("io").expect("tool").definition),
+        Workload::Io
+    );
+
+    // `light` now shares the one cpu permit with `cpu`.
+    let mut light = task::spawn(svc.call(call(&reg, "light", json!({"n": 0}))));
+    assert_pending!(light.poll());
+    let r = rejection(assert_ready!(
+        task::spawn(svc.call(call(&reg, "cpu", json!({"n": 1})))).poll()
+    ));
+    assert_eq!(r.to_rpc_error().data.expect("data")["workload"], "cpu");
+    // `ml` and `report` share `reports`.
+    let mut ml = task::spawn(svc.call(call(&reg, "ml", json!({"n": 2}))));
+    assert_pending!(ml.poll());
+    rejection(assert_ready!(
+        task::spawn(svc.call(call(&reg, "report", json!({"n": 3})))).poll()
+    ));
+    assert_eq!(gate.started(), [0, 2]);
+    assert_eq!(state.gauges(Workload::Light).in_flight, 0);
+    assert_eq!(state.gauges(Workload::Ml).in_flight, 0);
+    assert_eq!(state.gauges(REPORTS).in_flight, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn queue_wait_is_recorded_for_calls_admitted_after_queueing() {
+    let gate = Gate::new();
+    let (mut svc, state) = stack(&limits(Workload::Cpu, 1, 2), &gate);
+    let mut running = task::spawn(svc.call(cpu_call(0)));
+    assert_pending!(running.poll());
+    let mut queued = task::spawn(svc.call(cpu_call(1)));
+    assert_pending!(queued.poll());
+    let mut abandoned = task::spawn(svc.call(cpu_call(2)));
+    assert_pending!(abandoned.poll());
+
+    tokio::time::advance(Duration::from_millis(30)).await;
+    drop(abandoned);
+    gate.release(1);
+    assert_ready_ok!(running.poll());
+    assert_pending!(queued.poll());
+
+    let waits: Vec<_> = state.queue_waits().collect();
+    let (w, cpu) = &waits[1];
+    assert_eq!(*w, Workload::Cpu);
+    // Only the call that queued and was admitted: not the one admitted at once, nor the
+    // one that left the queue.
+    assert_eq!(cpu.count(), 1);
+    assert!(
+        (0.030..0.032).contains(&cpu.sum_seconds),
+        "{}",
+        cpu.sum_seconds
+    );
+    assert!(
+        waits
+            .iter()
+            .filter(|(w, _)| *w != Workload::Cpu)
+            .all(|(_, h)| h.count() == 0)
+    );
+    gate.release(1);
+    assert_ready_ok!(queued.poll());
 }

@@ -12,7 +12,7 @@
 mod cache_families;
 mod future;
 mod handle;
-mod histogram;
+pub(crate) mod histogram;
 mod layer;
 mod outcome;
 mod render;

@@ -10,6 +10,9 @@ pub enum Outcome {
     /// A tool execution error the model sees: an `isError` result, a failure, or
     /// arguments that did not fit the schema.
     ToolError,
+    /// The call ran past its deadline and was stopped (a [`FailureKind::TimedOut`] failure:
+    /// the per-tool timeout, or one the tool reports itself).
+    TimedOut,
     /// A layer refused the call (overload, rate limit, open circuit…).
     Rejected,
     /// The call was cancelled, or its future was dropped before it finished.
@@ -22,9 +25,10 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every outcome, in rendering order.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Ok,
         Self::ToolError,
+        Self::TimedOut,
         Self::Rejected,
         Self::Cancelled,
         Self::ProtocolError,
@@ -36,6 +40,7 @@ impl Outcome {
         match self {
             Self::Ok => "ok",
             Self::ToolError => "tool_error",
+            Self::TimedOut => "timed_out",
             Self::Rejected => "rejected",
             Self::Cancelled => "cancelled",
             Self::ProtocolError => "protocol_error",
@@ -50,6 +55,9 @@ impl Outcome {
             Ok(_) => Self::Ok,
             Err(ToolError::Failed(f)) if matches!(f.kind(), FailureKind::Overloaded { .. }) => {
                 Self::Rejected
+            }
+            Err(ToolError::Failed(f)) if matches!(f.kind(), FailureKind::TimedOut { .. }) => {
+                Self::TimedOut
             }
             Err(ToolError::Failed(_)) => Self::ToolError,
             Err(ToolError::Rejected(_)) => Self::Rejected,

@@ -7,6 +7,7 @@ use super::{
     histogram::{BUCKETS, HistogramSnapshot},
     outcome::Outcome,
     request::RequestOutcome,
+    table::escape_label_value,
 };
 use crate::ClassGauges;
 
@@ -41,12 +42,18 @@ impl Metrics {
             "Tool calls by tool, workload class and outcome.",
         )?;
         for t in self.tools.iter() {
+            // The class the calls are admitted in, which configuration may have moved.
+            let workload = match (t.workload, &self.admission) {
+                (Some(declared), Some(a)) => a.class_of_tool(&t.name, declared).as_str(),
+                (Some(declared), None) => declared.as_str(),
+                (None, _) => "unknown",
+            };
+            let workload = escape_label_value(workload);
             for outcome in Outcome::ALL {
                 writeln!(
                     out,
-                    "keel_tool_calls_total{{tool=\"{}\",workload=\"{}\",outcome=\"{}\"}} {}",
+                    "keel_tool_calls_total{{tool=\"{}\",workload=\"{workload}\",outcome=\"{}\"}} {}",
                     t.tool_label,
-                    t.workload,
                     outcome.as_str(),
                     t.calls(outcome)
                 )?;
@@ -161,15 +168,16 @@ impl Metrics {
                 |g| g.queue_depth,
             ),
         ];
+        // Names of the server's own classes are checked when configured; a class named in
+        // code alone is escaped all the same.
+        let labels: Vec<String> = classes
+            .iter()
+            .map(|g| escape_label_value(g.workload.as_str()))
+            .collect();
         for (name, help, value) in gauges {
             family(out, name, "gauge", help)?;
-            for g in &classes {
-                writeln!(
-                    out,
-                    "{name}{{workload=\"{}\"}} {}",
-                    g.workload.as_str(),
-                    value(g)
-                )?;
+            for (g, w) in classes.iter().zip(&labels) {
+                writeln!(out, "{name}{{workload=\"{w}\"}} {}", value(g))?;
             }
         }
         family(
@@ -178,8 +186,7 @@ impl Metrics {
             "counter",
             "Calls refused by admission, by workload class and reason.",
         )?;
-        for g in &classes {
-            let w = g.workload.as_str();
+        for (g, w) in classes.iter().zip(&labels) {
             writeln!(
                 out,
                 "keel_admission_rejected_total{{workload=\"{w}\",reason=\"queue_full\"}} {}",
@@ -190,6 +197,16 @@ impl Metrics {
                 "keel_admission_rejected_total{{workload=\"{w}\",reason=\"queue_timeout\"}} {}",
                 g.timed_out_total
             )?;
+        }
+        family(
+            out,
+            "keel_admission_queue_wait_seconds",
+            "histogram",
+            "Time calls admitted after queueing waited for their permit, by workload class.",
+        )?;
+        for ((_, wait), w) in admission.queue_waits().zip(&labels) {
+            let label = format!("workload=\"{w}\"");
+            histogram(out, "keel_admission_queue_wait_seconds", &label, &wait)?;
         }
         Ok(())
     }

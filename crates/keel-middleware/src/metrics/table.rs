@@ -9,7 +9,7 @@ use std::{
     time::Duration,
 };
 
-use keel_core::ToolDefinition;
+use keel_core::{ToolDefinition, Workload};
 
 use super::{histogram::Histogram, outcome::Outcome};
 
@@ -18,18 +18,21 @@ pub(crate) const UNREGISTERED: &str = "_unregistered";
 
 /// Every series of one tool: counters by outcome, in-flight gauge, latency histogram.
 pub(crate) struct ToolMetrics {
+    /// The tool's name.
+    pub(crate) name: String,
     /// The `tool` label value, already escaped for the exposition format.
     pub(crate) tool_label: String,
-    /// The `workload` label value.
-    pub(crate) workload: &'static str,
+    /// The class the tool declares; `None` for the catch-all of unregistered tools.
+    pub(crate) workload: Option<Workload>,
     calls: [AtomicU64; Outcome::ALL.len()],
     in_flight: AtomicUsize,
     pub(crate) duration: Histogram,
 }
 
 impl ToolMetrics {
-    fn new(name: &str, workload: &'static str) -> Self {
+    fn new(name: &str, workload: Option<Workload>) -> Self {
         Self {
+            name: name.to_owned(),
             tool_label: escape_label_value(name),
             workload,
             calls: std::array::from_fn(|_| AtomicU64::new(0)),
@@ -77,7 +80,7 @@ impl ToolTable {
         for t in tools {
             by_name
                 .entry(t.name.clone())
-                .or_insert_with(|| Arc::new(ToolMetrics::new(&t.name, t.workload.as_str())));
+                .or_insert_with(|| Arc::new(ToolMetrics::new(&t.name, Some(t.workload))));
         }
         let mut sorted: Vec<_> = by_name.iter().collect();
         sorted.sort_by(|a, b| a.0.cmp(b.0));
@@ -85,7 +88,7 @@ impl ToolTable {
         Self {
             by_name,
             sorted,
-            unregistered: Arc::new(ToolMetrics::new(UNREGISTERED, "unknown")),
+            unregistered: Arc::new(ToolMetrics::new(UNREGISTERED, None)),
         }
     }
 

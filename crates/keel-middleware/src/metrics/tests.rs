@@ -341,3 +341,76 @@ fn outcome_labels_are_distinct_and_indexed_in_order() {
         Outcome::InputRequired
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn named_classes_and_queue_waits_are_rendered_beside_the_built_ins() {
+    let reg = registry();
+    let reports = Workload::named("reports");
+    let admission = AdmissionLayer::new(
+        &AdmissionLimits::default()
+            .with_class(reports, Capacity::new(1).expect("valid"), QueueDepth(1))
+            .with_tool_class("io", reports),
+    );
+    let metrics = Metrics::for_registry(&reg).with_admission(admission.state().clone());
+    let gate = Gate::new();
+    let mut svc = metrics.layer().layer(admission.layer(gate.service()));
+
+    let mut running = task::spawn(svc.call(call(&reg, "io", json!({ "n": 0 }))));
+    assert_pending!(running.poll());
+    let mut queued = task::spawn(svc.call(call(&reg, "io", json!({ "n": 1 }))));
+    assert_pending!(queued.poll());
+    tokio::time::advance(Duration::from_millis(20)).await;
+    gate.release(1);
+    assert_ready_ok!(running.poll());
+    assert_pending!(queued.poll());
+
+    let text = metrics.render();
+    let s = parse_exposition(&text);
+    let gauge = |name: &str, w: &str| value(&s, name, &[("workload", w)]);
+    assert_eq!(gauge("keel_admission_in_flight", "reports"), 1.0);
+    assert_eq!(gauge("keel_admission_capacity", "reports"), 1.0);
+    assert_eq!(gauge("keel_admission_queue_depth", "reports"), 1.0);
+    assert_eq!(gauge("keel_admission_in_flight", "io"), 0.0);
+    assert_eq!(
+        value(
+            &s,
+            "keel_admission_rejected_total",
+            &[("workload", "reports"), ("reason", "queue_full")]
+        ),
+        0.0
+    );
+    // The moved tool is labelled with the class it is admitted in.
+    assert_eq!(
+        value(
+            &s,
+            "keel_tool_calls_total",
+            &[("tool", "io"), ("workload", "reports"), ("outcome", "ok")]
+        ),
+        1.0
+    );
+    // One queued call waited 20ms; the one admitted at once is not recorded.
+    let wait = |suffix: &str, labels: &[(&str, &str)]| {
+        value(
+            &s,
+            &format!("keel_admission_queue_wait_seconds{suffix}"),
+            labels,
+        )
+    };
+    assert_eq!(wait("_count", &[("workload", "reports")]), 1.0);
+    assert_eq!(
+        wait("_bucket", &[("workload", "reports"), ("le", "0.01")]),
+        0.0
+    );
+    assert_eq!(
+        wait("_bucket", &[("workload", "reports"), ("le", "0.025")]),
+        1.0
+    );
+    assert_eq!(wait("_count", &[("workload", "cpu")]), 0.0);
+    assert_eq!(
+        text.matches("# TYPE keel_admission_queue_wait_seconds histogram\n")
+            .count(),
+        1
+    );
+    gate.release(1);
+    assert_ready_ok!(queued.poll());
+}

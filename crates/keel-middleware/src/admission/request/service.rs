@@ -65,6 +65,9 @@ where
             Admit::Shed(overloaded) => RequestAdmissionFuture::refused(
                 request.refuse(&overloaded.to_failure().to_rpc_error()),
             ),
+            Admit::Undefined(undefined) => RequestAdmissionFuture::refused(
+                request.refuse(&undefined.to_failure().to_rpc_error()),
+            ),
         }
     }
 }

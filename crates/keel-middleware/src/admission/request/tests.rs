@@ -153,3 +153,54 @@ async fn a_queued_read_runs_when_a_permit_frees_or_is_refused_at_the_wait_bound(
     gate.release(1);
     assert!(assert_ready!(queued.poll()).is_ok());
 }
+
+#[tokio::test]
+async fn a_read_in_a_class_of_the_servers_own_is_admitted_there_or_refused_when_undefined() {
+    use keel_core::{Registry, ResourceBuilder};
+    let reports = Workload::named("reports");
+    let registry = Registry::builder()
+        .resource(
+            ResourceBuilder::new("test://reports", "reports")
+                .workload(reports)
+                .read(|_, _| async { Ok(Vec::new()) }),
+        )
+        .build()
+        .expect("registry");
+    let read = || {
+        method_request(
+            &registry,
+            "resources/read",
+            json!({ "uri": "test://reports" }),
+        )
+    };
+
+    let limits = AdmissionLimits::default().with_class(
+        reports,
+        Capacity::new(1).expect("valid"),
+        QueueDepth(0),
+    );
+    let tools = AdmissionLayer::new(&limits);
+    let state = tools.state().clone();
+    let gate = RouteGate::new(GATED);
+    let mut svc = tools.request_layer().layer(gate.service());
+    let mut first = task::spawn(svc.call(read()));
+    assert_pending!(first.poll());
+    assert_eq!(state.gauges(reports).in_flight, 1);
+    let reply = assert_ready!(task::spawn(svc.call(read())).poll()).expect("infallible");
+    let (code, data) = error_of(&reply);
+    assert_eq!(code, ErrorCode::SERVER_OVERLOADED);
+    assert_eq!(data["workload"], "reports");
+    gate.release(1);
+    assert!(assert_ready!(first.poll()).is_ok());
+
+    // Without the class, the read is refused, never run.
+    let tools = AdmissionLayer::new(&AdmissionLimits::default());
+    let gate = RouteGate::new(GATED);
+    let mut svc = tools.request_layer().layer(gate.service());
+    let reply = assert_ready!(task::spawn(svc.call(read())).poll()).expect("infallible");
+    let (code, data) = error_of(&reply);
+    assert_eq!(code, ErrorCode::INTERNAL_ERROR);
+    assert_eq!(data["workload"], "reports");
+    assert_eq!(data["kind"], "permanent");
+    assert!(gate.started().is_empty());
+}
