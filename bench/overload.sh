@@ -65,7 +65,7 @@ query_args='{"database":"main","sql":"SELECT COUNT(*) FROM orders WHERE total_ce
 
 run() { # name, json out, extra keel bench args...
   local name=$1 out=$2; shift 2
-  "$bench" bench "$url" -q --era modern --slo none --max-error-rate 1 --json "$out" "$@" >/dev/null
+  nice -n 10 "$bench" bench "$url" -q --era modern --slo none --max-error-rate 1 --json "$out" "$@" >/dev/null
 }
 field() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); v=r
 for k in sys.argv[2].split("."): v=(v or {}).get(k) if isinstance(v, dict) else None

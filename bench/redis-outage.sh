@@ -92,6 +92,9 @@ for n in "${nodes[@]}"; do
   python3 -c '
 import json, sys
 r = json.load(open(sys.argv[2])); l = r["latency_us"]
-print("%8s: %d ok, %d failed, %.0f req/s, p50 %s us, p99 %s us" % (sys.argv[1], r["ok"], r["errors"]["total"], r["throughput_rps"], l["p50"], l["p99"]))
+e = r["errors"]
+kinds = {**{"jsonrpc " + k: v for k, v in e["jsonrpc"].items()}, **{"http " + k: v for k, v in e["http_status"].items()}, **e["transport"]}
+if e["is_error"]: kinds["isError"] = e["is_error"]
+print("%8s: %d ok, %d failed %s, %.0f req/s, p50 %s us, p99 %s us" % (sys.argv[1], r["ok"], e["total"], kinds or "", r["throughput_rps"], l["p50"], l["p99"]))
 ' "$n" "$work/$n.json"
 done
