@@ -227,7 +227,7 @@ pub(crate) fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> 
 
 /// A registry for request-level tests: the workload tools of [`registry`], plus a fixed
 /// resource, a template and a prompt per class (`test://io`, `test://io/{id}`, prompt `io`).
-pub(crate) fn request_registry() -> Registry {
+pub(crate) fn request_registry() -> std::sync::Arc<Registry> {
     let mut b = Registry::builder();
     for w in [Workload::Light, Workload::Cpu, Workload::Io, Workload::Ml] {
         let name = w.as_str();
@@ -253,11 +253,15 @@ pub(crate) fn request_registry() -> Registry {
                     .get(|_, _| async { Ok(json!({ "messages": [] })) }),
             );
     }
-    b.build().expect("test registry builds")
+    std::sync::Arc::new(b.build().expect("test registry builds"))
 }
 
 /// A legacy-era request `method` with `params`, as the dispatcher hands it to the stack.
-pub(crate) fn method_request(registry: &Registry, method: &str, params: Value) -> MethodRequest {
+pub(crate) fn method_request(
+    registry: &std::sync::Arc<Registry>,
+    method: &str,
+    params: Value,
+) -> MethodRequest {
     let text = json!({ "jsonrpc": "2.0", "id": 7, "method": method, "params": params });
     let Incoming::Request(parsed) = Incoming::decode(text.to_string().as_bytes()) else {
         panic!("{text} is a request");

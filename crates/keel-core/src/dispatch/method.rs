@@ -5,7 +5,7 @@
 
 use std::{
     convert::Infallible,
-    sync::Arc,
+    sync::{Arc, OnceLock},
     task::{Context, Poll},
 };
 
@@ -21,26 +21,21 @@ use crate::{BoxFuture, Principal, Registry, Workload};
 pub struct MethodRequest {
     request: ParsedRequest,
     env: RequestEnv,
-    workload: Option<Workload>,
+    registry: Arc<Registry>,
+    /// Resolved on first use: most layers never ask, and a lookup costs a hash per request.
+    workload: OnceLock<Option<Workload>>,
 }
 
 impl MethodRequest {
-    /// A request for the stack; the target's workload is resolved from `registry` (the
-    /// tool of `tools/call`, the prompt of `prompts/get`, the resource or template a
-    /// `resources/read` URI names).
-    pub fn new(request: ParsedRequest, env: RequestEnv, registry: &Registry) -> Self {
-        let workload = request
-            .target_name()
-            .and_then(|target| match request.method.as_str() {
-                methods::TOOLS_CALL => registry.tool(target).map(|t| t.definition.workload),
-                methods::PROMPTS_GET => registry.prompt(target).map(|p| p.workload),
-                methods::RESOURCES_READ => registry.find_resource(target).map(|r| r.workload()),
-                _ => None,
-            });
+    /// A request for the stack; the target's workload is resolved from `registry` when a
+    /// layer asks (the tool of `tools/call`, the prompt of `prompts/get`, the resource or
+    /// template a `resources/read` URI names).
+    pub fn new(request: ParsedRequest, env: RequestEnv, registry: &Arc<Registry>) -> Self {
         Self {
             request,
             env,
-            workload,
+            registry: Arc::clone(registry),
+            workload: OnceLock::new(),
         }
     }
 
@@ -77,7 +72,17 @@ impl MethodRequest {
 
     /// The workload class the target declares; `None` without a registered target.
     pub fn workload(&self) -> Option<Workload> {
-        self.workload
+        *self.workload.get_or_init(|| {
+            let (request, registry) = (&self.request, &self.registry);
+            request
+                .target_name()
+                .and_then(|target| match request.method.as_str() {
+                    methods::TOOLS_CALL => registry.tool(target).map(|t| t.definition.workload),
+                    methods::PROMPTS_GET => registry.prompt(target).map(|p| p.workload),
+                    methods::RESOURCES_READ => registry.find_resource(target).map(|r| r.workload()),
+                    _ => None,
+                })
+        })
     }
 
     /// The request.

@@ -165,6 +165,7 @@ async fn a_read_in_a_class_of_the_servers_own_is_admitted_there_or_refused_when_
                 .read(|_, _| async { Ok(Vec::new()) }),
         )
         .build()
+        .map(std::sync::Arc::new)
         .expect("registry");
     let read = || {
         method_request(
