@@ -211,22 +211,7 @@ impl Context {
     /// identical calls): cancelled by `cancel` instead of this request, and unable to ask
     /// this request's client for input. Progress still goes to this request's client.
     pub fn for_shared_work(&self, cancel: CancellationToken) -> Self {
-        let i = &self.inner;
-        Self {
-            inner: Arc::new(ContextInner {
-                request_id: i.request_id.clone(),
-                version: i.version,
-                progress_token: i.progress_token.clone(),
-                cancel,
-                log_level: i.log_level,
-                outbound: i.outbound.clone(),
-                input: InputSource::None,
-                caps: ClientCaps::default(),
-                related_task: i.related_task.clone(),
-                changes: i.changes.clone(),
-                principal: i.principal.clone(),
-            }),
-        }
+        self.derived(cancel, InputSource::None, ClientCaps::default())
     }
 
     /// A copy of this context whose work is cancelled by `cancel` instead (a layer bounding
@@ -235,6 +220,12 @@ impl Context {
     /// (input, progress, logging, the principal) is this context's.
     pub fn with_cancellation(&self, cancel: CancellationToken) -> Self {
         let i = &self.inner;
+        self.derived(cancel, i.input.clone(), i.caps)
+    }
+
+    /// This context with its cancellation, input source and client capabilities replaced.
+    fn derived(&self, cancel: CancellationToken, input: InputSource, caps: ClientCaps) -> Self {
+        let i = &self.inner;
         Self {
             inner: Arc::new(ContextInner {
                 request_id: i.request_id.clone(),
@@ -243,8 +234,8 @@ impl Context {
                 cancel,
                 log_level: i.log_level,
                 outbound: i.outbound.clone(),
-                input: i.input.clone(),
-                caps: i.caps,
+                input,
+                caps,
                 related_task: i.related_task.clone(),
                 changes: i.changes.clone(),
                 principal: i.principal.clone(),
