@@ -13,10 +13,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 rounds=${1:-3}; secs=${2:-5}; conns=${3:-32}
 keel=${KEEL:-${CARGO_TARGET_DIR:-$HOME/.cache/keel/target}/release/keel}
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill -- -"$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
+. "$(dirname "$0")/processes.sh"
 
 py=${FASTMCP_PY:-}
 if [ -z "$py" ]; then
@@ -24,13 +21,6 @@ if [ -z "$py" ]; then
   [ -x "$venv/bin/python" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q fastmcp; }
   py=$venv/bin/python
 fi
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 150); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.2; done; echo "port $1 never opened" >&2; exit 1; }
-start() { # name, port, command
-  setsid bash -c "$3" >"$work/$1.log" 2>&1 & pids+=($!)
-  wait_port "$2"
-}
 
 redis_port=$(free_port)
 start redis "$redis_port" "exec redis-server --port $redis_port --bind 127.0.0.1 --save '' --appendonly no --dir $work"

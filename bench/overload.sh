@@ -19,13 +19,7 @@ rows=${ROWS:-20000}
 echo_rate=${ECHO_RATE:-200}; query_rate=${QUERY_RATE:-50}
 keel=${KEEL:-${CARGO_TARGET_DIR:-$HOME/.cache/keel/target}/release/keel}
 bench=${BENCH:-$keel}
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill -- -"$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 150); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.2; done; echo "port $1 never opened" >&2; exit 1; }
+. "$(dirname "$0")/processes.sh"
 
 port=$(free_port)
 cat >"$work/keel.toml" <<EOF

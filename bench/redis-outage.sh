@@ -11,17 +11,7 @@ set -euo pipefail
 secs=${1:-16}; keys=${2:-200}; conns=${3:-8}
 kill_at=${KILL_AT:-5}; restart_at=${RESTART_AT:-9}
 keel=${KEEL:-${CARGO_TARGET_DIR:-$HOME/.cache/keel/target}/release/keel}
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill -- -"$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 150); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.2; done; echo "port $1 never opened" >&2; exit 1; }
-start() { # name, port, command
-  setsid bash -c "$3" >"$work/$1.log" 2>&1 & pids+=($!)
-  wait_port "$2"
-}
+. "$(dirname "$0")/processes.sh"
 redis_port=$(free_port)
 redis() {
   setsid redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
