@@ -32,13 +32,21 @@ pub struct PoolConfig {
     /// Jobs admitted at once, running or queued for a thread; further submissions fail with
     /// [`Overloaded`]. Default 4.
     pub max_in_flight: NonZeroUsize,
+    /// How much nicer than the server the worker threads run, 0 to 19 (the most the system
+    /// allows in total), as `nice -n`. Default 10: a saturated pool then yields the cores to the threads that answer cheap requests, so
+    /// heavy work queues behind light work and not the other way round. Linux only.
+    pub nice: u8,
 }
+
+/// The highest nice value the operating system accepts.
+pub const MAX_NICE: u8 = 19;
 
 impl Default for PoolConfig {
     fn default() -> Self {
         Self {
             threads: None,
             max_in_flight: NonZeroUsize::new(4).expect("4 is not zero"),
+            nice: 10,
         }
     }
 }
@@ -67,6 +75,7 @@ impl AnalysisPool {
     /// # Errors
     /// [`PoolBuildError`] when the operating system refuses to start the threads.
     pub fn new(config: PoolConfig) -> Result<Self, PoolBuildError> {
+        let nice = config.nice.min(MAX_NICE);
         let threads = config.threads.map_or_else(
             || std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
             NonZeroUsize::get,
@@ -74,6 +83,7 @@ impl AnalysisPool {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("keel-analyze-{i}"))
+            .start_handler(move |_| lower_priority(nice))
             .build()
             .map_err(|source| PoolBuildError { source })?;
         let capacity = config.max_in_flight.get();
@@ -157,6 +167,25 @@ impl AnalysisPool {
         self.try_submit(dataset, request, progress, cancel)?.await
     }
 }
+
+/// Raises the calling thread's nice value by `nice` above the one it inherited (Linux keeps
+/// one per thread), as `nice -n` does. Raising it needs no privilege; should the system refuse
+/// anyway, the thread keeps the server's priority, which costs latency under load and nothing
+/// else.
+#[cfg(target_os = "linux")]
+fn lower_priority(nice: u8) {
+    use rustix::process::{getpriority_process, setpriority_process};
+    if nice == 0 {
+        return;
+    }
+    let tid = Some(rustix::thread::gettid());
+    if let Ok(own) = getpriority_process(tid) {
+        let _ = setpriority_process(tid, (own + i32::from(nice)).min(i32::from(MAX_NICE)));
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority(_nice: u8) {}
 
 /// A submitted analysis; resolves to its result. Dropping it before it resolves cancels the
 /// analysis through its [`CancelToken`].

@@ -21,6 +21,7 @@ use crate::error::BuiltinsError;
 /// enabled = true
 /// threads = 4          # default: the number of cores
 /// max_in_flight = 4
+/// nice = 10            # workers run this much nicer than the server: heavy work yields
 ///
 /// [query]
 /// enabled = true
@@ -69,6 +70,9 @@ pub struct AnalyzeConfig {
     /// Analyses admitted at once; further calls fail at once with a "busy" tool error
     /// (default 4).
     pub max_in_flight: NonZeroUsize,
+    /// How much nicer than the server the pool's threads run, 0 to 19 (default 10), so that a
+    /// saturated pool leaves the cores to the threads answering everything else. Linux only.
+    pub nice: u8,
 }
 
 impl Default for AnalyzeConfig {
@@ -78,6 +82,7 @@ impl Default for AnalyzeConfig {
             enabled: true,
             threads: pool.threads,
             max_in_flight: pool.max_in_flight,
+            nice: pool.nice,
         }
     }
 }
@@ -87,6 +92,7 @@ impl AnalyzeConfig {
         PoolConfig {
             threads: self.threads,
             max_in_flight: self.max_in_flight,
+            nice: self.nice,
         }
     }
 }

@@ -14,6 +14,9 @@ pub enum BuiltinsError {
     /// The analysis pool's threads could not be started.
     #[error("cannot start the analysis pool: {0}")]
     AnalysisPool(#[from] PoolBuildError),
+    /// `analyze.nice` is above what the operating system accepts.
+    #[error("analyze.nice is {0}; it must be between 0 and {max}", max = keel_analyze::MAX_NICE)]
+    AnalyzeNice(u8),
     /// A database configuration is invalid, or a database could not be opened or seeded.
     #[error("databases: {0}")]
     Database(#[from] QueryError),

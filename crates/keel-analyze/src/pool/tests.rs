@@ -16,6 +16,7 @@ fn pool(threads: usize, max_in_flight: usize) -> AnalysisPool {
     AnalysisPool::new(PoolConfig {
         threads: NonZeroUsize::new(threads),
         max_in_flight: NonZeroUsize::new(max_in_flight).unwrap(),
+        ..PoolConfig::default()
     })
     .unwrap()
 }
@@ -281,4 +282,30 @@ async fn a_panicking_callback_becomes_an_error() {
             .await
             .is_ok()
     );
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn workers_run_at_the_configured_nice_value() {
+    let nice_of_worker = |nice: u8| async move {
+        let pool = AnalysisPool::new(PoolConfig {
+            threads: NonZeroUsize::new(1),
+            nice,
+            ..PoolConfig::default()
+        })
+        .unwrap();
+        let seen = Arc::new(Mutex::new(None));
+        let sink = Arc::clone(&seen);
+        let progress: ProgressFn = Arc::new(move |_, _| {
+            let tid = rustix::thread::gettid();
+            *sink.lock().unwrap() = Some(rustix::process::getpriority_process(Some(tid)).unwrap());
+        });
+        pool.run(small(), request(json!({})), progress, CancelToken::new())
+            .await
+            .unwrap();
+        seen.lock().unwrap().expect("the job reported progress")
+    };
+    let own = rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
+    assert_eq!(nice_of_worker(10).await, (own + 10).min(19));
+    assert_eq!(nice_of_worker(0).await, own);
 }

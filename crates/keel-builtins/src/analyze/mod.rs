@@ -60,6 +60,9 @@ impl Analyzer {
         config: &AnalyzeConfig,
         databases: Option<Databases>,
     ) -> Result<Self, BuiltinsError> {
+        if config.nice > keel_analyze::MAX_NICE {
+            return Err(BuiltinsError::AnalyzeNice(config.nice));
+        }
         let pool = AnalysisPool::new(config.pool())?;
         let admission = Arc::new(Semaphore::new(pool.capacity()));
         Ok(Self {
