@@ -75,6 +75,7 @@ pub struct Failure {
     message: String,
     details: Option<Map<String, Value>>,
     source: Option<Arc<dyn StdError + Send + Sync>>,
+    panicked: bool,
 }
 
 impl Failure {
@@ -85,7 +86,21 @@ impl Failure {
             message: message.into(),
             details: None,
             source: None,
+            panicked: false,
         }
+    }
+
+    /// The handler panicked: a permanent failure, counted apart in metrics. The panic's own
+    /// message goes to the log, not to the caller.
+    pub fn panicked(message: impl Into<String>) -> Self {
+        let mut failure = Self::permanent(message).with_detail("panicked", true);
+        failure.panicked = true;
+        failure
+    }
+
+    /// Whether the handler panicked.
+    pub fn is_panic(&self) -> bool {
+        self.panicked
     }
 
     /// Input that cannot work.

@@ -1,7 +1,9 @@
 //! `tools/call`: arguments, multi round-trip input, tasks, the tool service stack, and how
 //! each outcome is reported.
 
-use std::{future::Future, pin::Pin, sync::Arc, task::Poll};
+use std::{future::Future, panic::AssertUnwindSafe, pin::Pin, sync::Arc, task::Poll};
+
+use futures_util::FutureExt;
 
 use keel_protocol::{Era, ProtocolVersion, RequestId, RpcError, methods};
 use serde_json::{Map, Value, json};
@@ -11,9 +13,18 @@ use super::{
     Dispatcher, ParsedRequest, Reply, RequestEnv, Router, task_methods::tasks_capability_missing,
 };
 use crate::{
-    CallToolResult, TaskSupport, ToolCall, ToolError, ToolService, WireFailure,
+    CallToolResult, Failure, TaskSupport, ToolCall, ToolError, ToolService, WireFailure,
     context::InputSource, request_state::request_digest, tasks::TaskStatus,
 };
+
+/// The text a panic was raised with, when it is text.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
 
 type CallFuture = Pin<Box<dyn Future<Output = Result<CallToolResult, ToolError>> + Send>>;
 
@@ -25,7 +36,20 @@ impl Dispatcher {
             call.tool
                 .check_arguments(&call.arguments)
                 .map_err(ToolError::invalid_arguments)?;
-            call.tool.handler().call(call.arguments, call.context).await
+            let tool = Arc::clone(&call.tool);
+            // A panicking handler fails its own call and nothing else: the connection, the
+            // session and the server go on.
+            AssertUnwindSafe(tool.handler().call(call.arguments, call.context))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|payload| {
+                    let message = panic_message(payload.as_ref());
+                    tracing::error!(tool = %tool.definition.name, panic = %message, "tool panicked");
+                    Err(ToolError::Failed(Failure::panicked(format!(
+                        "the tool `{}` failed unexpectedly",
+                        tool.definition.name
+                    ))))
+                })
         }))
     }
 }

@@ -21,11 +21,13 @@ pub enum Outcome {
     ProtocolError,
     /// The tool asked the client for input first.
     InputRequired,
+    /// The handler panicked (answered as an `isError` result).
+    Panicked,
 }
 
 impl Outcome {
     /// Every outcome, in rendering order.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Ok,
         Self::ToolError,
         Self::TimedOut,
@@ -33,6 +35,7 @@ impl Outcome {
         Self::Cancelled,
         Self::ProtocolError,
         Self::InputRequired,
+        Self::Panicked,
     ];
 
     /// The label value.
@@ -45,6 +48,7 @@ impl Outcome {
             Self::Cancelled => "cancelled",
             Self::ProtocolError => "protocol_error",
             Self::InputRequired => "input_required",
+            Self::Panicked => "panicked",
         }
     }
 
@@ -59,6 +63,7 @@ impl Outcome {
             Err(ToolError::Failed(f)) if matches!(f.kind(), FailureKind::TimedOut { .. }) => {
                 Self::TimedOut
             }
+            Err(ToolError::Failed(f)) if f.is_panic() => Self::Panicked,
             Err(ToolError::Failed(_)) => Self::ToolError,
             Err(ToolError::Rejected(_)) => Self::Rejected,
             Err(ToolError::Cancelled) => Self::Cancelled,

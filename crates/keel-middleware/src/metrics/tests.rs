@@ -414,3 +414,48 @@ async fn named_classes_and_queue_waits_are_rendered_beside_the_built_ins() {
     gate.release(1);
     assert_ready_ok!(queued.poll());
 }
+
+#[tokio::test]
+async fn a_panicking_tool_answers_an_error_result_and_is_counted() {
+    use keel_core::{Context, Dispatcher, ToolBuilder, WireFailure};
+    let reg = Registry::builder()
+        .tool(
+            ToolBuilder::new("fragile", json!({"type": "object"})).handler(
+                |args: Value, _: Context| async move {
+                    assert!(args["fine"].as_bool().unwrap_or(false), "invariant broken");
+                    Ok(CallToolResult::text("fine"))
+                },
+            ),
+        )
+        .build()
+        .unwrap();
+    let metrics = Metrics::for_registry(&reg);
+    let svc = metrics.layer().layer(Dispatcher::base_tool_service());
+    let err = svc
+        .clone()
+        .oneshot(call(&reg, "fragile", json!({})))
+        .await
+        .unwrap_err();
+    let ToolError::Failed(failure) = err else {
+        panic!("a panic is a failure");
+    };
+    assert!(failure.is_panic());
+    let WireFailure::Result(result) = failure.to_wire() else {
+        panic!("a panic reaches the model as an isError result");
+    };
+    assert!(result.is_error);
+    let text = serde_json::to_string(&result).unwrap();
+    assert!(
+        !text.contains("invariant broken"),
+        "the panic message stays in the log"
+    );
+    // The service goes on.
+    let ok = svc
+        .oneshot(call(&reg, "fragile", json!({"fine": true})))
+        .await
+        .unwrap();
+    assert!(!ok.is_error);
+    let samples = parse_exposition(&metrics.render());
+    assert_eq!(calls(&samples, "fragile", "panicked"), 1.0);
+    assert_eq!(calls(&samples, "fragile", "ok"), 1.0);
+}
