@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use keel_core::RegistryBuilder;
 use keel_query::Databases;
+use keel_resilience::Dependencies;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -27,6 +28,7 @@ pub struct Builtins {
     embed: Option<Arc<EmbedEngine>>,
     background: TaskTracker,
     cancel: CancellationToken,
+    dependencies: Dependencies,
 }
 
 /// Whether every enabled built-in can serve.
@@ -102,6 +104,7 @@ pub async fn builtins(config: &BuiltinsConfig) -> Result<Builtins, BuiltinsError
         embed,
         background,
         cancel,
+        dependencies: Dependencies::default(),
     })
 }
 
@@ -112,19 +115,66 @@ async fn close(databases: Option<&Databases>) {
 }
 
 impl Builtins {
+    /// Guards every database read (`db:NAME`) with these dependency guards instead of
+    /// default ones: the server's configured breakers, timeouts and retries.
+    pub fn with_dependencies(mut self, dependencies: Dependencies) -> Self {
+        self.dependencies = dependencies;
+        self
+    }
+
+    /// The dependency guards the tools use.
+    pub fn dependencies(&self) -> &Dependencies {
+        &self.dependencies
+    }
+
+    /// The databases, when `query` is enabled (for health checks).
+    pub fn databases(&self) -> Option<&Databases> {
+        self.databases.as_ref()
+    }
+
+    /// The engines' state for a status page: the analysis pool's load, the databases, the
+    /// embedding batcher's counters and what is degraded.
+    pub fn status(&self) -> serde_json::Value {
+        let databases: Vec<_> = self
+            .databases
+            .iter()
+            .flat_map(Databases::iter)
+            .map(|d| serde_json::json!({ "name": d.name(), "engine": d.engine() }))
+            .collect();
+        let embed = self.embed.as_ref().map(|engine| {
+            let stats = engine.stats();
+            serde_json::json!({
+                "problem": engine.problem(),
+                "batcher": stats.map(|s| serde_json::json!({
+                    "queued_texts": s.queued_texts,
+                    "waiting_texts": s.waiting_texts,
+                    "running_batches": s.running_batches,
+                    "batches": s.batches,
+                    "embedded_texts": s.embedded_texts,
+                    "skipped_texts": s.skipped_texts,
+                })),
+            })
+        });
+        serde_json::json!({
+            "analyze": self.analyzer.as_ref().map(|a| a.pool_status()),
+            "databases": databases,
+            "embed": embed,
+        })
+    }
+
     /// Adds the enabled tools to `builder`, and with `query` the schema resources
     /// (`keel://databases`, `keel://db/{database}/tables`,
     /// `keel://db/{database}/tables/{table}`).
     pub fn register(&self, mut builder: RegistryBuilder) -> RegistryBuilder {
         if let Some(analyzer) = &self.analyzer {
-            builder = builder.tool(analyzer.tool());
+            builder = builder.tool(analyzer.tool(&self.dependencies));
         }
         if let Some(databases) = &self.databases {
-            builder = builder.tool(query_tool(databases));
+            builder = builder.tool(query_tool(databases, &self.dependencies));
             for resource in database_resources(databases) {
                 builder = builder.resource(resource);
             }
-            for template in database_templates(databases) {
+            for template in database_templates(databases, &self.dependencies) {
                 builder = builder.template(template);
             }
         }

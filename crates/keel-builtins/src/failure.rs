@@ -8,6 +8,7 @@ use keel_analyze::AnalysisError;
 use keel_core::{Failure, ToolError};
 use keel_embed::EmbedError;
 use keel_query::QueryError;
+use keel_resilience::{Dependencies, Idempotency};
 
 use crate::embed::Unavailable;
 
@@ -20,6 +21,26 @@ const ENGINE_RETRY_AFTER: Duration = Duration::from_millis(500);
 /// The dependency name of a configured database.
 pub(crate) fn database_dependency(name: &str) -> String {
     format!("db:{name}")
+}
+
+/// Runs a read of `database` through its dependency guard (`db:NAME`): its breaker, timeout,
+/// retries and budget. Reads are idempotent, so a transient failure is tried again.
+pub(crate) async fn guarded_read<T, F, Fut>(
+    dependencies: &Dependencies,
+    database: &str,
+    mut read: F,
+) -> Result<T, Failure>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, QueryError>>,
+{
+    dependencies
+        .get(&database_dependency(database))
+        .call(Idempotency::Idempotent, || {
+            let attempt = read();
+            async move { attempt.await.map_err(|e| query_failure(e, database)) }
+        })
+        .await
 }
 
 /// A query engine error, for a call on database `database`.

@@ -60,6 +60,9 @@ pub enum Command {
     /// Probe a live MCP server (HTTP or stdio) for security flaws without changing
     /// anything; exit code 1 on a finding of medium or worse.
     Audit(keel_audit::AuditArgs),
+    /// Show a running server's status (readiness, health checks, breakers, admission,
+    /// cache); exit code 0 when ready, 1 when degraded or not ready, 2 when unreadable.
+    Status(crate::StatusArgs),
     /// The embedding model (all-MiniLM-L6-v2) behind embed, similarity and classify.
     Model {
         /// What to do with it.
@@ -98,6 +101,7 @@ pub fn main(cli: Cli) -> ExitCode {
         } => serve(stdio, listen, config),
         Command::Bench(args) => keel_bench::main(*args),
         Command::Audit(args) => keel_audit::run(args),
+        Command::Status(args) => crate::status_cli::run(&args),
         Command::Model {
             command: ModelCommand::Fetch(args),
         } => fetch_model(&args),
@@ -117,9 +121,11 @@ fn serve(stdio: bool, listen: Option<SocketAddr>, config: Option<PathBuf>) -> Ex
         config.http.listen = l;
     }
     run_until_signal(move |shutdown| async move {
+        let dependencies = config.resilience.dependencies();
         let builtins = keel_builtins::builtins(&config.builtins)
             .await
-            .map_err(std::io::Error::other)?;
+            .map_err(std::io::Error::other)?
+            .with_dependencies(dependencies.clone());
         for line in builtins.readiness().degraded {
             tracing::warn!(degraded = %line, "built-in tool not ready");
         }
@@ -129,7 +135,29 @@ fn serve(stdio: bool, listen: Option<SocketAddr>, config: Option<PathBuf>) -> Ex
             .map_err(std::io::Error::other)?;
         let builtins = Arc::new(builtins);
         let ready = Arc::clone(&builtins);
-        let server = Server::new(config, registry)
+        let status = Arc::clone(&builtins);
+        let mut server = Server::builder(config, registry)
+            .dependencies(dependencies)
+            .status_section("builtins", Arc::new(move || status.status()));
+        for database in builtins.databases().into_iter().flat_map(|d| d.iter()) {
+            let database = database.clone();
+            let name = format!("db:{}", database.name());
+            server = server.health_check(
+                name,
+                Arc::new(move || {
+                    let database = database.clone();
+                    Box::pin(async move {
+                        database
+                            .query("SELECT 1", &[], Some(1))
+                            .await
+                            .map(drop)
+                            .map_err(|e| e.to_string())
+                    })
+                }),
+            );
+        }
+        let server = server
+            .build()
             .map_err(std::io::Error::other)?
             .with_readiness(Arc::new(move || {
                 let r = ready.readiness();

@@ -64,6 +64,12 @@ pub struct Config {
     pub admission: crate::AdmissionConfig,
     /// The result cache.
     pub cache: crate::CacheConfig,
+    /// Guards of the dependencies tools reach.
+    pub resilience: crate::ResilienceConfig,
+    /// Readiness checks.
+    pub health: crate::HealthConfig,
+    /// The status page.
+    pub status: crate::StatusConfig,
 }
 
 impl Default for Config {
@@ -76,6 +82,9 @@ impl Default for Config {
             builtins: keel_builtins::BuiltinsConfig::default(),
             admission: crate::AdmissionConfig::default(),
             cache: crate::CacheConfig::default(),
+            resilience: crate::ResilienceConfig::default(),
+            health: crate::HealthConfig::default(),
+            status: crate::StatusConfig::default(),
             instructions: Some("Keel MCP server. Call tools/list to see what it offers.".into()),
         }
     }
@@ -297,6 +306,8 @@ impl Config {
             ));
         }
         self.admission.validate()?;
+        self.resilience.validate()?;
+        self.health.validate()?;
         self.cache.validate()
     }
 }

@@ -11,14 +11,22 @@ mod cache;
 pub mod cli;
 mod config;
 mod echo;
+mod health;
 mod model;
+mod resilience;
 mod serve;
+mod status;
+mod status_cli;
 
 pub use admin::INVALIDATE_PATH;
 pub use admission::{AdmissionConfig, ClassConfig, ToolAdmissionConfig};
 pub use cache::{CACHE_STATS_URI, CacheConfig, RedisSection, ScopeConfig, ToolCacheConfig};
 pub use config::{Config, ConfigError, HttpConfig, SessionsConfig, ShutdownConfig};
 pub use echo::{EchoArgs, echo_tool};
+pub use health::{Check, CheckFuture, CheckResult, Health, HealthConfig, SELF_CHECK, Verdict};
+pub use resilience::ResilienceConfig;
 pub use serve::{
     Extras, Readiness, Server, ServerBuilder, build_dispatcher, serve_http, serve_stdio,
 };
+pub use status::{STATUS_URI, Status, StatusConfig, StatusSection};
+pub use status_cli::StatusArgs;

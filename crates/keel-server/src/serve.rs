@@ -1,6 +1,6 @@
 //! Assembling the dispatcher and running the transports.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use axum::{
     response::{IntoResponse, Response},
@@ -15,11 +15,16 @@ use keel_middleware::{
     AdmissionLayer, CacheHandle, CacheLayer, Metrics, RequestAdmissionLayer, RequestMetricsLayer,
     TimeoutLayer,
 };
+use keel_resilience::Dependencies;
 use keel_transport::{HttpSettings, OriginPolicy, ResumeSettings, SessionMode};
 use tokio_util::sync::CancellationToken;
 use tower::{Layer, Service, ServiceBuilder, util::BoxCloneSyncService};
 
-use crate::{Config, ConfigError};
+use crate::{
+    Config, ConfigError,
+    health::{Check, Health, Verdict},
+    status::{Status, StatusSection},
+};
 
 /// How long a `requestState` stays valid.
 const REQUEST_STATE_TTL: Duration = Duration::from_secs(600);
@@ -63,6 +68,9 @@ pub struct Server {
     metrics: Metrics,
     cache: Option<CacheHandle>,
     readiness: Option<Readiness>,
+    dependencies: Dependencies,
+    health: Health,
+    status: Status,
 }
 
 /// Reports what cannot serve yet: `(ready, reasons)`.
@@ -95,9 +103,32 @@ pub struct ServerBuilder {
     layers: Vec<ToolLayerFn>,
     request_layers: Vec<RequestLayerFn>,
     readiness: Option<Readiness>,
+    dependencies: Option<Dependencies>,
+    checks: Vec<(String, Check)>,
+    sections: BTreeMap<String, StatusSection>,
 }
 
 impl ServerBuilder {
+    /// Uses these dependency guards (the ones the tools were given) instead of fresh ones
+    /// from `[resilience]`; the status and `/metrics` report them.
+    pub fn dependencies(mut self, dependencies: Dependencies) -> Self {
+        self.dependencies = Some(dependencies);
+        self
+    }
+
+    /// Adds a periodic health check (`db:main`, `redis`…) to readiness; `[health] required`
+    /// says which ones make `/readyz` fail rather than degrade.
+    pub fn health_check(mut self, name: impl Into<String>, check: Check) -> Self {
+        self.checks.push((name.into(), check));
+        self
+    }
+
+    /// Adds a section to the status (`keel://status`, `/status`).
+    pub fn status_section(mut self, name: impl Into<String>, section: StatusSection) -> Self {
+        self.sections.insert(name.into(), section);
+        self
+    }
+
     /// Keeps legacy sessions in `store` instead of process memory.
     pub fn session_store(mut self, store: Arc<dyn SessionStore>) -> Self {
         self.sessions = Some(store);
@@ -172,6 +203,13 @@ impl ServerBuilder {
             tools = layer(tools);
         }
         let mut registry = self.registry;
+        let dependencies = self
+            .dependencies
+            .unwrap_or_else(|| self.config.resilience.dependencies());
+        let health = Health::new(self.config.health.clone());
+        for (name, check) in self.checks {
+            health.add_check(name, check);
+        }
         let cache = match self.config.cache.build()? {
             Some(cache) => {
                 let layer = CacheLayer::new(cache, &registry, &self.config.cache.overrides());
@@ -185,6 +223,18 @@ impl ServerBuilder {
             }
             None => None,
         };
+        let status = Status {
+            started: std::time::Instant::now(),
+            dependencies: dependencies.clone(),
+            admission: admission.state().clone(),
+            cache: cache.clone(),
+            health: health.clone(),
+            sections: Arc::new(self.sections),
+            dispatcher: Arc::default(),
+        };
+        registry = registry
+            .with_resource(status.resource())
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         let tools = BoxCloneSyncService::new(metrics.layer().layer(tools));
         let requests = RequestStack {
             metrics: metrics.request_layer(),
@@ -192,12 +242,17 @@ impl ServerBuilder {
             layers: self.request_layers,
         };
         let dispatcher = build_dispatcher(&self.config, registry, tools, &requests, self.sessions);
+        let _ = status.dispatcher.set(Arc::downgrade(&dispatcher));
+        health.add_self_check(Arc::downgrade(&dispatcher));
         Ok(Server {
             config: self.config,
             dispatcher,
             metrics,
             cache,
             readiness: self.readiness,
+            dependencies,
+            health,
+            status,
         })
     }
 }
@@ -251,6 +306,9 @@ impl Server {
             layers: Vec::new(),
             request_layers: Vec::new(),
             readiness: None,
+            dependencies: None,
+            checks: Vec::new(),
+            sections: BTreeMap::new(),
         }
     }
 
@@ -275,6 +333,21 @@ impl Server {
         &self.dispatcher
     }
 
+    /// The dependency guards: breakers, retries, throttles.
+    pub fn dependencies(&self) -> &Dependencies {
+        &self.dependencies
+    }
+
+    /// The health checks and their last results.
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// The status document.
+    pub fn status(&self) -> &Status {
+        &self.status
+    }
+
     /// Serves Streamable HTTP until `shutdown` fires and the drain ends.
     /// Then stops the cache's background tasks (Redis subscriber and writes).
     pub async fn serve_http(self, shutdown: CancellationToken) -> std::io::Result<()> {
@@ -284,6 +357,9 @@ impl Server {
             metrics: Some(self.metrics),
             readiness: self.readiness,
             cache: self.cache,
+            dependencies: Some(self.dependencies),
+            health: Some(self.health),
+            status: Some(self.status),
         };
         let served = serve_http(listener, &self.config, self.dispatcher, extras, shutdown).await;
         close_cache(cache).await;
@@ -322,6 +398,12 @@ pub struct Extras {
     pub readiness: Option<Readiness>,
     /// `POST /admin/cache/invalidate`, when `[cache] admin_token` is set.
     pub cache: Option<CacheHandle>,
+    /// Dependency families on `/metrics`.
+    pub dependencies: Option<Dependencies>,
+    /// Checks run in the background; `/readyz` judges by them.
+    pub health: Option<Health>,
+    /// `/status` and `/status.json`, when `[status] page` is on.
+    pub status: Option<Status>,
 }
 
 /// Serves HTTP on a bound listener until `shutdown` fires and the drain ends: readiness
@@ -365,23 +447,59 @@ pub async fn serve_http(
         Arc::clone(dispatcher.sessions()),
         config.sessions.idle_timeout(),
     ));
-    let ready = readyz(extras.readiness, lifecycle.clone());
+    if let Some(health) = extras.health.clone() {
+        let stop = CancellationToken::new();
+        lifecycle.spawn_until_drain(health.run(stop));
+    }
+    let ready = readyz(extras.readiness, extras.health, lifecycle.clone());
     let mut app = keel_transport::router(dispatcher, settings, &config.http.path)
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(move || std::future::ready(ready())));
     if let Some(m) = extras.metrics {
+        let dependencies = extras.dependencies;
         app = app.route(
             "/metrics",
             get(move || {
-                let m = m.clone();
+                let mut text = m.render();
+                if let Some(d) = &dependencies {
+                    crate::resilience::render_metrics(d, &mut text);
+                }
                 async move {
                     (
                         [(http::header::CONTENT_TYPE, keel_middleware::CONTENT_TYPE)],
-                        m.render(),
+                        text,
                     )
                 }
             }),
         );
+    }
+    if let (Some(status), true) = (extras.status, config.status.page) {
+        app = app
+            .route(
+                "/status",
+                get(|| async {
+                    (
+                        [(http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                        crate::status::PAGE,
+                    )
+                }),
+            )
+            .route(
+                "/status.json",
+                get(move || {
+                    let body = status.snapshot().to_string();
+                    async move {
+                        (
+                            [
+                                (http::header::CONTENT_TYPE, "application/json"),
+                                (http::header::CACHE_CONTROL, "no-store"),
+                            ],
+                            body,
+                        )
+                    }
+                }),
+            );
+        tracing::info!("status page on at /status");
     }
     if let (Some(cache), Some(token)) = (extras.cache, &config.cache.admin_token) {
         app = app.merge(crate::admin::routes(cache, token.clone()));
@@ -401,6 +519,7 @@ pub async fn serve_http(
 /// `/readyz`: 200 while serving (degraded parts listed), 503 once draining.
 fn readyz(
     readiness: Option<Readiness>,
+    health: Option<Health>,
     lifecycle: keel_core::Shutdown,
 ) -> impl Fn() -> Response + Clone + Send + Sync + 'static {
     let readiness = readiness.unwrap_or_else(|| -> Readiness { Arc::new(|| (true, Vec::new())) });
@@ -411,11 +530,23 @@ fn readyz(
                 serde_json::json!({ "status": "draining", "reason": "shutting down" }),
             )
         } else {
-            let (ok, degraded) = readiness();
-            let status = if ok { "ready" } else { "degraded" };
+            let (ok, mut degraded) = readiness();
+            let verdict = health.as_ref().map_or(Verdict::Ready, Health::verdict);
+            let checks = health.as_ref().map(Health::results).unwrap_or_default();
+            for (name, check) in &checks {
+                if !check.ok {
+                    let why = check.error.as_deref().unwrap_or("not run yet");
+                    degraded.push(format!("{name}: {why}"));
+                }
+            }
+            let (code, status) = match verdict {
+                Verdict::NotReady => (http::StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
+                _ if !ok || verdict == Verdict::Degraded => (http::StatusCode::OK, "degraded"),
+                _ => (http::StatusCode::OK, "ready"),
+            };
             (
-                http::StatusCode::OK,
-                serde_json::json!({ "status": status, "degraded": degraded }),
+                code,
+                serde_json::json!({ "status": status, "degraded": degraded, "checks": checks }),
             )
         };
         let json = [(http::header::CONTENT_TYPE, "application/json")];

@@ -27,7 +27,9 @@ use self::args::{AnalyzeArgs, QuerySource, Source};
 use self::progress::{CancelBridge, progress_fn};
 use crate::config::AnalyzeConfig;
 use crate::error::BuiltinsError;
-use crate::failure::{analysis_failure, query_failure};
+use keel_resilience::Dependencies;
+
+use crate::failure::{analysis_failure, guarded_read, query_failure};
 use crate::query::pick;
 use crate::schema::inline_schema;
 
@@ -72,9 +74,19 @@ impl Analyzer {
         })
     }
 
+    /// The pool's size and load.
+    pub(crate) fn pool_status(&self) -> serde_json::Value {
+        serde_json::json!({
+            "threads": self.pool.threads(),
+            "capacity": self.pool.capacity(),
+            "in_flight": self.pool.in_flight(),
+        })
+    }
+
     /// The `analyze` tool.
-    pub(crate) fn tool(self: &Arc<Self>) -> Tool {
+    pub(crate) fn tool(self: &Arc<Self>, dependencies: &Dependencies) -> Tool {
         let analyzer = Arc::clone(self);
+        let dependencies = dependencies.clone();
         ToolBuilder::new("analyze", inline_schema::<AnalyzeArgs>())
             .title("Analyze data")
             .description(DESCRIPTION)
@@ -89,12 +101,17 @@ impl Analyzer {
                     .only_if(|args| args.get("query").is_none_or(Value::is_null)),
             )
             .typed_handler(move |args: AnalyzeArgs, cx: Context| {
-                let analyzer = Arc::clone(&analyzer);
-                async move { analyzer.call(args, cx).await }
+                let (analyzer, dependencies) = (Arc::clone(&analyzer), dependencies.clone());
+                async move { analyzer.call(args, cx, &dependencies).await }
             })
     }
 
-    async fn call(&self, args: AnalyzeArgs, cx: Context) -> Result<CallToolResult, ToolError> {
+    async fn call(
+        &self,
+        args: AnalyzeArgs,
+        cx: Context,
+        dependencies: &Dependencies,
+    ) -> Result<CallToolResult, ToolError> {
         let (source, request) = args.into_parts().map_err(ToolError::invalid_arguments)?;
         let Ok(_admitted) = Arc::clone(&self.admission).try_acquire_owned() else {
             let capacity = self.pool.capacity();
@@ -103,7 +120,7 @@ impl Analyzer {
         let data = match source {
             Source::Values(values) => Data::Inline(values),
             Source::Csv(text, options) => Data::Csv(text, options),
-            Source::Query(query) => self.fetch(query).await?,
+            Source::Query(query) => self.fetch(query, dependencies).await?,
         };
         let dataset = parse(data).await.map_err(analysis_failure)?;
         self.run(dataset, request, &cx).await
@@ -111,7 +128,11 @@ impl Analyzer {
 
     /// Runs the query, reading at most the database's row limit: an analysis of a cut-off
     /// result would be silently wrong, so a longer result is an error.
-    async fn fetch(&self, query: QuerySource) -> Result<Data, Failure> {
+    async fn fetch(
+        &self,
+        query: QuerySource,
+        dependencies: &Dependencies,
+    ) -> Result<Data, Failure> {
         let Some(databases) = &self.databases else {
             return Err(Failure::invalid_input(
                 "no databases are configured (the query tool is disabled)",
@@ -121,10 +142,10 @@ impl Analyzer {
         let database =
             pick(databases, query.database.as_deref()).map_err(|e| query_failure(e, requested))?;
         let limit = database.max_rows_limit();
-        let output = database
-            .query(&query.sql, &query.params, Some(limit))
-            .await
-            .map_err(|e| query_failure(e, database.name()))?;
+        let output = guarded_read(dependencies, database.name(), || {
+            database.query(&query.sql, &query.params, Some(limit))
+        })
+        .await?;
         if output.truncated {
             return Err(Failure::invalid_input(format!(
                 "the query returns more than {limit} rows, the most analyze reads from database \

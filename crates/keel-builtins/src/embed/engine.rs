@@ -87,6 +87,11 @@ impl EmbedEngine {
         self.batcher.get_or_try_init(|| self.load()).await
     }
 
+    /// The batcher's counters, once the model is loaded.
+    pub(crate) fn stats(&self) -> Option<keel_embed::BatcherStats> {
+        self.batcher.get().map(Batcher::stats)
+    }
+
     /// Whether the model can be fetched in the background: a model directory is known.
     pub(crate) fn can_fetch(&self) -> bool {
         self.store.is_some()

@@ -19,7 +19,11 @@ use serde::Deserialize;
 use serde_json::Value;
 
 pub(crate) use self::resources::{database_resources, database_templates};
-use crate::{failure::query_failure, schema::inline_schema};
+use crate::{
+    failure::{guarded_read, query_failure},
+    schema::inline_schema,
+};
+use keel_resilience::Dependencies;
 
 /// Width the text table aims for.
 const TABLE_WIDTH: usize = 120;
@@ -64,8 +68,9 @@ pub(crate) fn pick<'a>(
 }
 
 /// The `query` tool over `databases`.
-pub(crate) fn query_tool(databases: &Databases) -> Tool {
+pub(crate) fn query_tool(databases: &Databases, dependencies: &Dependencies) -> Tool {
     let databases = databases.clone();
+    let dependencies = dependencies.clone();
     ToolBuilder::new("query", inline_schema::<QueryArgs>())
         .title("Query a database")
         .description(DESCRIPTION)
@@ -80,19 +85,23 @@ pub(crate) fn query_tool(databases: &Databases) -> Tool {
                 .serve_stale(Duration::from_secs(60)),
         )
         .typed_handler(move |args: QueryArgs, _cx: Context| {
-            let databases = databases.clone();
-            async move { run(&databases, args).await }
+            let (databases, dependencies) = (databases.clone(), dependencies.clone());
+            async move { run(&databases, &dependencies, args).await }
         })
 }
 
-async fn run(databases: &Databases, args: QueryArgs) -> Result<CallToolResult, ToolError> {
+async fn run(
+    databases: &Databases,
+    dependencies: &Dependencies,
+    args: QueryArgs,
+) -> Result<CallToolResult, ToolError> {
     let requested = args.database.as_deref().unwrap_or_default();
     let database =
         pick(databases, args.database.as_deref()).map_err(|e| query_failure(e, requested))?;
-    let output = database
-        .query(&args.sql, &args.params, args.max_rows)
-        .await
-        .map_err(|e| query_failure(e, database.name()))?;
+    let output = guarded_read(dependencies, database.name(), || {
+        database.query(&args.sql, &args.params, args.max_rows)
+    })
+    .await?;
     let value = serde_json::to_value(&output)
         .map_err(|e| ToolError::failed(format!("could not encode the rows: {e}")))?;
     Ok(CallToolResult::structured(

@@ -10,7 +10,9 @@ use keel_protocol::{Era, ErrorCode, RpcError};
 use keel_query::{Database, Databases, TableInfo};
 use serde_json::{Map, Value, json};
 
-use crate::failure::query_failure;
+use keel_resilience::Dependencies;
+
+use crate::failure::guarded_read;
 
 const JSON: &str = "application/json";
 
@@ -37,7 +39,10 @@ pub(crate) fn database_resources(databases: &Databases) -> Vec<Resource> {
 }
 
 /// The templates for a database's tables and for one table.
-pub(crate) fn database_templates(databases: &Databases) -> Vec<ResourceTemplate> {
+pub(crate) fn database_templates(
+    databases: &Databases,
+    dependencies: &Dependencies,
+) -> Vec<ResourceTemplate> {
     let names: Vec<String> = databases.names().map(str::to_owned).collect();
     let complete = move |var: &str, partial: &str| -> Vec<String> {
         if var != "database" {
@@ -50,7 +55,7 @@ pub(crate) fn database_templates(databases: &Databases) -> Vec<ResourceTemplate>
             .collect()
     };
     let tables = {
-        let databases = databases.clone();
+        let (databases, dependencies) = (databases.clone(), dependencies.clone());
         ResourceBuilder::new("keel://db/{database}/tables", "tables")
             .title("Tables of a database")
             .description("Tables and views of one database with their columns and row counts.")
@@ -59,13 +64,11 @@ pub(crate) fn database_templates(databases: &Databases) -> Vec<ResourceTemplate>
             .cache_hint(SCHEMA_HINT)
             .complete(complete.clone())
             .read_template(move |uri, vars, cx| {
-                let databases = databases.clone();
+                let (databases, dependencies) = (databases.clone(), dependencies.clone());
                 async move {
                     let database = database(&databases, &uri, &vars, &cx)?;
-                    let tables = database
-                        .schema()
-                        .await
-                        .map_err(|e| query_failure(e, database.name()))?;
+                    let tables =
+                        guarded_read(&dependencies, database.name(), || database.schema()).await?;
                     let body = json!({
                         "database": database.name(),
                         "engine": database.engine(),
@@ -76,7 +79,7 @@ pub(crate) fn database_templates(databases: &Databases) -> Vec<ResourceTemplate>
             })
     };
     let table = {
-        let databases = databases.clone();
+        let (databases, dependencies) = (databases.clone(), dependencies.clone());
         ResourceBuilder::new("keel://db/{database}/tables/{table}", "table")
             .title("One table")
             .description(
@@ -88,14 +91,12 @@ pub(crate) fn database_templates(databases: &Databases) -> Vec<ResourceTemplate>
             .cache_hint(SCHEMA_HINT)
             .complete(complete)
             .read_template(move |uri, vars, cx| {
-                let databases = databases.clone();
+                let (databases, dependencies) = (databases.clone(), dependencies.clone());
                 async move {
                     let database = database(&databases, &uri, &vars, &cx)?;
                     let wanted = var(&vars, "table");
-                    let tables = database
-                        .schema()
-                        .await
-                        .map_err(|e| query_failure(e, database.name()))?;
+                    let tables =
+                        guarded_read(&dependencies, database.name(), || database.schema()).await?;
                     let Some(found) = tables.into_iter().find(|t| names_table(t, wanted)) else {
                         let message = format!(
                             "no table `{wanted}` in database `{}`; see keel://db/{}/tables",

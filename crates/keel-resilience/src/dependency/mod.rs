@@ -154,7 +154,8 @@ impl Dependency {
     /// Runs `attempt` against the dependency: fails fast while the breaker is open, holds
     /// back while the dependency asked to wait (`Retry-After`, up to the policy's max delay),
     /// stops each attempt at the timeout, and tries an idempotent call again after a
-    /// jittered backoff when it failed retryably and the budget allows.
+    /// jittered backoff when it failed quickly and retryably (not a timeout) and the budget
+    /// allows.
     ///
     /// An attempt says the dependency asked to wait by failing with
     /// [`Failure::overloaded`] and a `retry_after`: that wait then holds every caller, and
@@ -206,7 +207,11 @@ impl Dependency {
                 }
                 _ => false,
             };
-            if idempotency == Idempotency::NotIdempotent || !failure.kind().is_retryable() {
+            // A timed-out attempt already cost the caller the whole timeout: trying again
+            // would multiply it, so only quick failures are retried.
+            let retryable = failure.kind().is_retryable()
+                && !matches!(failure.kind(), FailureKind::TimedOut { .. });
+            if idempotency == Idempotency::NotIdempotent || !retryable {
                 return Err(failure);
             }
             let Some(ceiling) = ceilings.next() else {

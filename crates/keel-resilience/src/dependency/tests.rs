@@ -126,26 +126,22 @@ async fn a_wait_longer_than_the_policy_allows_is_returned_at_once() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_hung_attempt_is_stopped_at_the_timeout() {
-    let dep = Dependency::new(
-        "db:main",
-        DependencyConfig {
-            retry: RetryPolicy {
-                max_attempts: 1,
-                ..config().retry
-            },
-            ..config()
-        },
-    );
+async fn a_hung_attempt_is_stopped_at_the_timeout_and_not_repeated() {
+    let dep = Dependency::new("db:main", config());
+    let attempts = Arc::new(AtomicU32::new(0));
+    let seen = Arc::clone(&attempts);
     let start = Instant::now();
     let err = dep
-        .call(Idempotency::Idempotent, || {
+        .call(Idempotency::Idempotent, move || {
+            seen.fetch_add(1, Ordering::Relaxed);
             std::future::pending::<Result<(), Failure>>()
         })
         .await
         .unwrap_err();
     assert_eq!(start.elapsed(), Duration::from_secs(1));
+    assert_eq!(attempts.load(Ordering::Relaxed), 1);
     assert!(matches!(err.kind(), FailureKind::TimedOut { .. }));
+    assert_eq!(err.describe()["dependency"], "db:main");
     assert_eq!(dep.snapshot().timeouts, 1);
 }
 
