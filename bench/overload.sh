@@ -12,7 +12,8 @@
 # Usage: bench/overload.sh [secs=60] [warm=10]
 #   KEEL=path/to/keel (default: the release build), BENCH=the keel whose bench drives the load
 #   (default: KEEL); ROWS: rows analyzed per call (20000); QUEUE, MAX_QUEUE_WAIT_MS: the cpu
-#   class's queue (1) and the queue-wait bound (1000 ms); ECHO_RATE (200), QUERY_RATE (50)
+#   class's queue (1) and the queue-wait bound (1000 ms); ECHO_RATE (200), QUERY_RATE (50);
+#   NICE: how much nicer the analysis thread runs than the server (10; 0 to compare)
 set -euo pipefail
 secs=${1:-60}; warm=${2:-10}
 rows=${ROWS:-20000}
@@ -35,6 +36,7 @@ enabled = false
 [builtins.analyze]
 threads = 1
 max_in_flight = 64
+nice = ${NICE:-10}
 [builtins.query]
 [[builtins.query.databases]]
 name = "main"

@@ -227,9 +227,10 @@ impl Health {
         }
     }
 
-    /// Runs the checks every period until `stop` fires.
+    /// Runs the checks every period, from one period on, until `stop` fires.
     pub async fn run(self, stop: CancellationToken) {
-        let mut tick = tokio::time::interval(Duration::from_millis(self.config.interval_ms));
+        let period = Duration::from_millis(self.config.interval_ms);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {

@@ -86,6 +86,48 @@ impl PgServer {
     }
 }
 
+#[allow(dead_code, reason = "used by the server's fault-injection tests")]
+impl PgServer {
+    /// Freezes the server and every backend (`SIGSTOP`): connections stay open and nothing
+    /// answers, as with a hung host.
+    pub(crate) fn pause(&self) {
+        self.signal_all("STOP");
+    }
+
+    /// Thaws it (`SIGCONT`).
+    pub(crate) fn resume(&self) {
+        self.signal_all("CONT");
+    }
+
+    fn signal_all(&self, signal: &str) {
+        let pid_file = std::fs::read_to_string(self.data.join("postmaster.pid"))
+            .or_else(|_| {
+                let out = Command::new("cat")
+                    .arg(self.data.join("postmaster.pid"))
+                    .output()?;
+                Ok::<_, std::io::Error>(String::from_utf8_lossy(&out.stdout).into_owned())
+            })
+            .unwrap();
+        let postmaster = pid_file.lines().next().unwrap().trim().to_owned();
+        let children = Command::new("pgrep")
+            .args(["-P", &postmaster])
+            .output()
+            .unwrap();
+        let mut pids = vec![postmaster];
+        pids.extend(
+            String::from_utf8_lossy(&children.stdout)
+                .split_whitespace()
+                .map(str::to_owned),
+        );
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .args(&pids)
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} {pids:?}");
+    }
+}
+
 impl Drop for PgServer {
     fn drop(&mut self) {
         let _ = pg_command(&self.bin, "pg_ctl", self.as_postgres)
