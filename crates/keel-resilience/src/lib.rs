@@ -12,10 +12,12 @@
 
 mod breaker;
 mod dependency;
+mod http;
 mod retry;
 
 pub use breaker::{Breaker, BreakerConfig, BreakerSnapshot, BreakerState, CircuitOpen, Permit};
 pub use dependency::{Dependencies, Dependency, DependencyConfig, DependencySnapshot, Idempotency};
+pub use http::{http_failure, parse_retry_after};
 pub use retry::{RetryBudget, RetryBudgetConfig, RetryPolicy};
 
 /// Durations written in milliseconds in configuration files.
