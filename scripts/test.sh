@@ -53,5 +53,8 @@ bash scripts/inspector.sh
 step "keel bench's HTML report in headless Chromium"
 bash scripts/html-report.sh
 
+step "the live status page in headless Chromium, PostgreSQL frozen"
+bash scripts/status-page.sh
+
 step "MCP conformance suites"
 bash scripts/conformance.sh
