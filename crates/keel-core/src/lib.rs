@@ -47,6 +47,6 @@ pub use shared::{SharedResult, SharedResultError};
 pub use shutdown::Shutdown;
 pub use tasks::{Task, TaskStore};
 pub use tool::{
-    Annotations, BoxFuture, ClassName, TaskSupport, Tool, ToolBuilder, ToolCall, ToolDefinition,
-    ToolHandler, ToolService, Workload,
+    Annotations, BoxFuture, ClassName, FALLBACK_META_KEY, TaskSupport, Tool, ToolBuilder, ToolCall,
+    ToolDefinition, ToolFallback, ToolHandler, ToolService, Workload,
 };

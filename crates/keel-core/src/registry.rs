@@ -14,6 +14,7 @@ pub struct ToolEntry {
     /// The definition.
     pub definition: ToolDefinition,
     pub(crate) handler: Arc<dyn ToolHandler>,
+    pub(crate) fallback: Option<Arc<dyn crate::ToolFallback>>,
     pub(crate) schema: CompiledSchema,
     /// `x-mcp-header` parameters: header name and property path.
     pub header_params: Vec<(String, Vec<String>)>,
@@ -30,6 +31,11 @@ impl ToolEntry {
     /// Runs the handler directly (the innermost service of the tool stack).
     pub fn handler(&self) -> &Arc<dyn ToolHandler> {
         &self.handler
+    }
+
+    /// The tool's fallback, if it declares one.
+    pub fn fallback(&self) -> Option<&Arc<dyn crate::ToolFallback>> {
+        self.fallback.as_ref()
     }
 
     pub(crate) fn wire(&self, structured: bool, tasks: bool) -> &Value {
@@ -195,6 +201,7 @@ impl RegistryBuilder {
             tools.push(Arc::new(ToolEntry {
                 definition: t.definition,
                 handler: t.handler,
+                fallback: t.fallback,
                 schema,
                 header_params,
                 wire,

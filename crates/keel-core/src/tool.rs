@@ -7,7 +7,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Map, Value, json};
 use tower::util::BoxCloneSyncService;
 
-use crate::{CallToolResult, Context, ToolError};
+use crate::{CallToolResult, Context, Failure, ToolError};
 
 /// A boxed future returned by tool handlers.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -250,6 +250,49 @@ pub struct Tool {
     pub definition: ToolDefinition,
     /// The handler.
     pub handler: Arc<dyn ToolHandler>,
+    /// What answers when a dependency fails the call and no stale cached result can.
+    pub fallback: Option<Arc<dyn ToolFallback>>,
+}
+
+/// The key under which a fallback's answer says why it answered, in the result's `_meta`.
+pub const FALLBACK_META_KEY: &str = "io.keel/fallback";
+
+/// A tool's fallback: given the arguments, the context and the failure, an answer of its
+/// own (an alternate dependency, a degraded result), or the failure to return.
+pub trait ToolFallback: Send + Sync + 'static {
+    /// Answers instead of the failed call.
+    fn answer(
+        &self,
+        arguments: Value,
+        context: Context,
+        failure: Failure,
+    ) -> BoxFuture<Result<CallToolResult, ToolError>>;
+}
+
+impl<F, Fut> ToolFallback for F
+where
+    F: Fn(Value, Context, Failure) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<CallToolResult, ToolError>> + Send + 'static,
+{
+    fn answer(
+        &self,
+        arguments: Value,
+        context: Context,
+        failure: Failure,
+    ) -> BoxFuture<Result<CallToolResult, ToolError>> {
+        Box::pin(self(arguments, context, failure))
+    }
+}
+
+impl Tool {
+    /// Declares a fallback: when a call fails because a dependency is unwell (a dependency,
+    /// transient or timeout failure, an open circuit) and the cache has no stale result to
+    /// give, `fallback` answers instead. Its answer is marked in `_meta["io.keel/fallback"]`
+    /// with the failure it stands in for, and is never cached.
+    pub fn with_fallback(mut self, fallback: impl ToolFallback) -> Self {
+        self.fallback = Some(Arc::new(fallback));
+        self
+    }
 }
 
 /// One tool call as it travels through the layers around tools.
@@ -388,6 +431,7 @@ impl ToolBuilder {
         Tool {
             definition: self.definition,
             handler: Arc::new(handler),
+            fallback: None,
         }
     }
 

@@ -25,6 +25,7 @@
 
 mod admission;
 mod cache;
+mod fallback;
 mod metrics;
 #[cfg(test)]
 mod test_support;
@@ -39,6 +40,7 @@ pub use admission::{
 pub use cache::{
     CACHE_META_KEY, CacheHandle, CacheLayer, CacheReport, CacheService, PolicyOverride,
 };
+pub use fallback::{FallbackLayer, FallbackService, any_fallback};
 pub use metrics::{
     CONTENT_TYPE, Metrics, MetricsFuture, MetricsLayer, MetricsService, Outcome,
     RequestMetricsFuture, RequestMetricsLayer, RequestMetricsService, RequestOutcome,

@@ -91,7 +91,8 @@ type RequestLayerFn = Box<dyn Fn(MethodService) -> MethodService + Send + Sync>;
 /// `resources/read` and `prompts/get` by their declared workload, then the routing.
 ///
 /// A tool call then passes the tool stack, outermost first: metrics (sees every outcome and
-/// the time spent queueing), the result cache (a hit never queues), the added tool layers in
+/// the time spent queueing), the fallback of tools declaring one, the result cache (a hit
+/// never queues), the added tool layers in
 /// the order added, admission per workload class, the tool's timeout when one is configured
 /// (counted once the call holds its permit), then schema validation and the handler.
 /// Both admissions share one state: a database read through a resource and a `query` call
@@ -223,6 +224,11 @@ impl ServerBuilder {
             }
             None => None,
         };
+        // Outside the cache, so a stale cached result is preferred and a fallback's answer
+        // is never stored; left out when no tool declares one.
+        if keel_middleware::any_fallback(&registry) {
+            tools = BoxCloneSyncService::new(keel_middleware::FallbackLayer.layer(tools));
+        }
         let status = Status {
             started: std::time::Instant::now(),
             dependencies: dependencies.clone(),

@@ -317,6 +317,7 @@ fn named_registry() -> keel_core::Registry {
         b = b.tool(keel_core::Tool {
             definition: tool.definition.clone(),
             handler: std::sync::Arc::clone(tool.handler()),
+            fallback: None,
         });
     }
     b.tool(
