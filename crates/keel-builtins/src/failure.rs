@@ -56,11 +56,15 @@ pub(crate) fn query_failure(e: QueryError, database: &str) -> Failure {
         | QueryError::MaxRowsAboveLimit { .. }
         | QueryError::ReadOnly { .. } => Failure::invalid_input(message),
         QueryError::Sql { code, .. } => sql_failure(code.as_deref(), database, message),
-        QueryError::Timeout { timeout } => Failure::timed_out(*timeout, message),
-        QueryError::Busy { .. }
-        | QueryError::Closed { .. }
-        | QueryError::Connect { .. }
-        | QueryError::Driver(_) => Failure::dependency(database_dependency(database), message),
+        QueryError::Timeout { timeout } => Failure::timed_out(*timeout, message)
+            .with_detail("dependency", database_dependency(database)),
+        // The whole wait went by without a connection (all stuck, or none could be opened):
+        // a timeout, so it is not tried again on top of the wait it already cost.
+        QueryError::Busy { waited, .. } => Failure::timed_out(*waited, message)
+            .with_detail("dependency", database_dependency(database)),
+        QueryError::Closed { .. } | QueryError::Connect { .. } | QueryError::Driver(_) => {
+            Failure::dependency(database_dependency(database), message)
+        }
         _ => Failure::permanent(message),
     };
     failure.with_source(e)

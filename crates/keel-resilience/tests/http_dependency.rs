@@ -137,3 +137,83 @@ async fn retry_after_slows_callers_and_never_opens_the_breaker() {
         dependency.snapshot()
     );
 }
+
+/// Serves 503 without `Retry-After` to everything; counts requests.
+async fn dead_service() -> (u16, Arc<Mutex<u32>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let count = Arc::new(Mutex::new(0u32));
+    let seen = Arc::clone(&count);
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            *seen.lock().unwrap() += 1;
+            tokio::spawn(async move {
+                let mut buf = [0u8; 512];
+                let _ = stream.read(&mut buf).await;
+                let _ = stream
+                    .write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    (port, count)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_total_outage_costs_at_most_the_retry_budget() {
+    let (port, requests) = dead_service().await;
+    let dependency = Dependency::new(
+        "api:quotes",
+        DependencyConfig {
+            // Kept closed, so every call reaches the service and may retry.
+            breaker: BreakerConfig {
+                min_calls: u32::MAX,
+                ..BreakerConfig::default()
+            },
+            retry: RetryPolicy {
+                max_attempts: 5,
+                base_delay: Duration::from_millis(1),
+                max_delay: Duration::from_millis(20),
+            },
+            budget: keel_resilience::RetryBudgetConfig {
+                ratio: 0.2,
+                min_per_sec: 0,
+                window: Duration::from_secs(10),
+            },
+            ..DependencyConfig::default()
+        },
+    );
+    const CALLS: u32 = 400;
+    let mut callers = tokio::task::JoinSet::new();
+    for _ in 0..CALLS {
+        let dependency = dependency.clone();
+        callers.spawn(async move {
+            dependency
+                .call(Idempotency::Idempotent, || get(port))
+                .await
+                .unwrap_err()
+        });
+        if callers.len() >= 16 {
+            callers.join_next().await;
+        }
+    }
+    while callers.join_next().await.is_some() {}
+    let reached = *requests.lock().unwrap();
+    let extra = f64::from(reached - CALLS) / f64::from(CALLS);
+    // Without the budget, five attempts each would have made it +400 %.
+    println!(
+        "total outage: {CALLS} calls reached the service {reached} times (+{:.1} %)",
+        extra * 100.0
+    );
+    assert!(
+        extra <= 0.2 + 1e-9,
+        "+{:.1} % over the 20 % budget",
+        extra * 100.0
+    );
+    assert!(
+        extra >= 0.15,
+        "+{:.1} %: the budget went unused",
+        extra * 100.0
+    );
+}
