@@ -202,7 +202,7 @@ async fn a_total_outage_costs_at_most_the_retry_budget() {
     let reached = *requests.lock().unwrap();
     let extra = f64::from(reached - CALLS) / f64::from(CALLS);
     // Without the budget, five attempts each would have made it +400 %.
-    println!(
+    eprintln!(
         "total outage: {CALLS} calls reached the service {reached} times (+{:.1} %)",
         extra * 100.0
     );
