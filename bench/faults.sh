@@ -44,13 +44,19 @@ load() { # phase: echo and query side by side
     --args '{"sql":"SELECT 1 AS one"}' --rate "$query_rate" -c 64 -d "${secs}s" --json "$work/$1-query.json" >/dev/null & local q=$!
   wait $e $q
 }
-watch_breaker() { # appends "epoch_ms state" lines until killed
-  while :; do
-    s=$(curl -s --max-time 1 "$base/status.json" | python3 -c 'import json,sys
-d=json.load(sys.stdin); print(next((x["breaker"] for x in d["dependencies"] if x["name"]=="db:main"), "none"))' 2>/dev/null || echo "?")
-    echo "$(date +%s%3N) $s" >>"$work/breaker"
-    sleep 0.1
-  done
+watch_breaker() { # one process polling /status.json every 100 ms over one connection
+  exec python3 - "$base" "$work/breaker" <<'PY'
+import http.client, json, sys, time, urllib.parse
+u = urllib.parse.urlparse(sys.argv[1]); out = open(sys.argv[2], "a", buffering=1)
+conn = http.client.HTTPConnection(u.hostname, u.port, timeout=1)
+while True:
+    try:
+        conn.request("GET", "/status.json"); d = json.loads(conn.getresponse().read())
+        s = next((x["breaker"] for x in d["dependencies"] if x["name"] == "db:main"), "none")
+    except Exception:
+        conn.close(); conn = http.client.HTTPConnection(u.hostname, u.port, timeout=1); s = "?"
+    out.write(f"{int(time.time() * 1000)} {s}\n"); time.sleep(0.1)
+PY
 }
 now_ms() { date +%s%3N; }
 
@@ -68,14 +74,16 @@ python3 - "$work" "$stopped_at" "$resumed_at" <<'PY'
 import json, sys
 w, stopped, resumed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 r = lambda p, t: json.load(open(f"{w}/{p}-{t}.json"))
-print(f"{'phase':9} {'tool':6} {'rate':>7} {'ok':>6} {'failed':>6} {'p50_ok':>8} {'p99_ok':>8} {'p99_failed':>10}  (us)")
+print(f"{'phase':9} {'tool':6} {'rate':>7} {'ok':>6} {'failed':>6} {'p50_ok':>8} {'p99_ok':>8} {'p50_failed':>10} {'p99_failed':>10}  (us)")
 for p in ("normal", "hung", "resumed"):
     for t in ("echo", "query"):
         x = r(p, t); ok = x.get("ok_latency_us") or {}; f = x.get("failed_latency_us") or {}
-        print(f"{p:9} {t:6} {x['rate']:7.1f} {x['ok']:6} {x['errors']['total']:6} {ok.get('p50','-'):>8} {ok.get('p99','-'):>8} {f.get('p99','-'):>10}")
+        print(f"{p:9} {t:6} {x['rate']:7.1f} {x['ok']:6} {x['errors']['total']:6} {ok.get('p50','-'):>8} {ok.get('p99','-'):>8} {f.get('p50','-'):>10} {f.get('p99','-'):>10}")
 n, h = r("normal", "echo")["ok_latency_us"]["p99"], r("hung", "echo")["ok_latency_us"]["p99"]
 print(f"\necho p99 with PostgreSQL hung / normal: {h} / {n} us = {h / n:.2f} (target <= 1.2)")
 states = [(int(t), s) for t, s in (l.split() for l in open(f"{w}/breaker"))]
+from collections import Counter
+print("breaker samples while hung:", dict(Counter(s for t, s in states if stopped <= t < resumed)))
 opened = next((t for t, s in states if t >= stopped and s == "open"), None)
 closed = next((t for t, s in states if t >= resumed and s == "closed"), None)
 print(f"breaker opened {opened - stopped if opened else '-'} ms after SIGSTOP; "
@@ -85,7 +93,8 @@ PY
 # 4. A total outage with the breaker out of the way: retries are bounded by the budget.
 kill -- -"${pids[-1]}" 2>/dev/null || true
 serve retries "[resilience.default.breaker]
-min_calls = 1000000"
+min_calls = 1000000
+consecutive_failures = 0"
 pg_ctl_as stop -m immediate -w >/dev/null
 "$keel" bench "$url" -q --era modern --slo none --max-error-rate 1 --tool query \
   --args '{"sql":"SELECT 1 AS one"}' --rate "$query_rate" -c 16 -d "${secs}s" --json "$work/outage.json" >/dev/null

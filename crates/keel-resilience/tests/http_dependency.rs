@@ -169,6 +169,7 @@ async fn a_total_outage_costs_at_most_the_retry_budget() {
             // Kept closed, so every call reaches the service and may retry.
             breaker: BreakerConfig {
                 min_calls: u32::MAX,
+                consecutive_failures: 0,
                 ..BreakerConfig::default()
             },
             retry: RetryPolicy {

@@ -16,9 +16,10 @@ use crate::ConfigError;
 /// [resilience.default]
 /// timeout_ms = 10000
 /// [resilience.default.breaker]
-/// window_ms = 30000
+/// window_ms = 10000
 /// min_calls = 10
 /// failure_rate = 0.5
+/// consecutive_failures = 5
 /// slow_call_ms = 5000
 /// slow_call_rate = 0.8
 /// reset_timeout_ms = 10000

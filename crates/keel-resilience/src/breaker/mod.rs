@@ -22,13 +22,16 @@ use self::window::Window;
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BreakerConfig {
-    /// The rolling window the failure rate is measured over, in milliseconds (default 30000).
+    /// The rolling window the failure rate is measured over, in milliseconds (default 10000).
     #[serde(rename = "window_ms", with = "crate::millis")]
     pub window: Duration,
     /// Calls the window must hold before the rate is judged (default 10).
     pub min_calls: u32,
     /// Share of failed calls that opens the breaker, in (0, 1] (default 0.5).
     pub failure_rate: f64,
+    /// Failures in a row that open the breaker whatever the window holds, so an outage
+    /// after a long healthy spell is caught at once; 0 turns it off (default 5).
+    pub consecutive_failures: u32,
     /// A call slower than this counts as slow, in milliseconds; 0 turns slow calls off
     /// (default 5000).
     #[serde(rename = "slow_call_ms", with = "crate::millis")]
@@ -45,8 +48,9 @@ pub struct BreakerConfig {
 impl Default for BreakerConfig {
     fn default() -> Self {
         Self {
-            window: Duration::from_secs(30),
+            window: Duration::from_secs(10),
             min_calls: 10,
+            consecutive_failures: 5,
             failure_rate: 0.5,
             slow_call: Duration::from_secs(5),
             slow_call_rate: 0.8,
@@ -149,6 +153,8 @@ struct Inner {
     /// Bumped on every transition; an outcome from an earlier phase is not counted.
     generation: u64,
     window: Window,
+    /// Failures since the last success, while closed.
+    consecutive: u32,
     rejected: u64,
     opened: u64,
 }
@@ -172,6 +178,7 @@ impl Breaker {
                 phase: Phase::Closed,
                 generation: 0,
                 window: Window::new(config.window),
+                consecutive: 0,
                 rejected: 0,
                 opened: 0,
             })),
@@ -290,11 +297,15 @@ impl Breaker {
             (Phase::Closed, outcome) => {
                 let failed = outcome == Outcome::Failure;
                 inner.window.add(now, failed, slow);
+                inner.consecutive = if failed { inner.consecutive + 1 } else { 0 };
                 let t = inner.window.totals(now);
                 let over = |n: u32, rate: f64| f64::from(n) >= rate * f64::from(t.calls);
-                if t.calls >= self.config.min_calls
-                    && (over(t.failures, self.config.failure_rate)
-                        || (slow && over(t.slow, self.config.slow_call_rate)))
+                let in_a_row = self.config.consecutive_failures > 0
+                    && inner.consecutive >= self.config.consecutive_failures;
+                if in_a_row
+                    || (t.calls >= self.config.min_calls
+                        && (over(t.failures, self.config.failure_rate)
+                            || (slow && over(t.slow, self.config.slow_call_rate))))
                 {
                     self.open(&mut inner, now);
                 }
@@ -329,6 +340,7 @@ impl Breaker {
             until: now + self.config.reset_timeout,
         };
         inner.opened += 1;
+        inner.consecutive = 0;
         inner.window.clear();
         self.moved(inner, BreakerState::Open);
     }

@@ -11,6 +11,7 @@ fn config() -> BreakerConfig {
         window: Duration::from_secs(10),
         min_calls: 4,
         failure_rate: 0.5,
+        consecutive_failures: 0,
         slow_call: Duration::from_secs(1),
         slow_call_rate: 0.5,
         reset_timeout: Duration::from_secs(5),
@@ -178,4 +179,27 @@ fn configuration_is_checked() {
         ..BreakerConfig::default()
     };
     assert!(bad.check().is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn failures_in_a_row_open_it_after_a_healthy_spell() {
+    let b = Breaker::new(
+        "db:main",
+        BreakerConfig {
+            consecutive_failures: 3,
+            ..config()
+        },
+    );
+    for _ in 0..100 {
+        succeed(&b);
+    }
+    fail(&b);
+    fail(&b);
+    succeed(&b);
+    fail(&b);
+    fail(&b);
+    assert_eq!(b.state(), BreakerState::Closed, "a success breaks the run");
+    fail(&b);
+    // 5 failures in 105 calls: far under the rate, but three in a row.
+    assert_eq!(b.state(), BreakerState::Open);
 }

@@ -29,7 +29,7 @@ pub enum Idempotency {
 /// ```toml
 /// [resilience.default]            # every dependency not named below
 /// timeout_ms = 10000
-/// breaker = { window_ms = 30000, min_calls = 10, failure_rate = 0.5, reset_timeout_ms = 10000 }
+/// breaker = { window_ms = 10000, min_calls = 10, failure_rate = 0.5, reset_timeout_ms = 10000 }
 /// retry = { max_attempts = 3, base_delay_ms = 50, max_delay_ms = 2000 }
 /// budget = { ratio = 0.2, min_per_sec = 5 }
 ///

@@ -153,6 +153,7 @@ async fn under_a_total_outage_retries_add_at_most_the_budget() {
             breaker: BreakerConfig {
                 // Kept closed so every call reaches the dependency and may retry.
                 min_calls: u32::MAX,
+                consecutive_failures: 0,
                 ..BreakerConfig::default()
             },
             budget: RetryBudgetConfig {
