@@ -70,6 +70,8 @@ pub struct Config {
     pub health: crate::HealthConfig,
     /// The status page.
     pub status: crate::StatusConfig,
+    /// Bearer authentication of the HTTP endpoint; absent, the endpoint is open.
+    pub auth: Option<crate::AuthConfig>,
 }
 
 impl Default for Config {
@@ -85,6 +87,7 @@ impl Default for Config {
             resilience: crate::ResilienceConfig::default(),
             health: crate::HealthConfig::default(),
             status: crate::StatusConfig::default(),
+            auth: None,
             instructions: Some("Keel MCP server. Call tools/list to see what it offers.".into()),
         }
     }
@@ -308,6 +311,9 @@ impl Config {
         self.admission.validate()?;
         self.resilience.validate()?;
         self.health.validate()?;
+        if let Some(auth) = &self.auth {
+            auth.validate()?;
+        }
         self.cache.validate()
     }
 }

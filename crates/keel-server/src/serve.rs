@@ -460,7 +460,12 @@ pub async fn serve_http(
         lifecycle.spawn_until_drain(health.run(CancellationToken::new()));
     }
     let ready = readyz(extras.readiness, extras.health, lifecycle.clone());
-    let mut app = keel_transport::router(dispatcher, settings, &config.http.path)
+    let mut app = keel_transport::router(dispatcher, settings, &config.http.path);
+    if let Some(auth) = &config.auth {
+        app = crate::auth::protect(app, auth).map_err(std::io::Error::other)?;
+        tracing::info!(issuer = %auth.issuer, resource = %auth.resource, "bearer authentication on");
+    }
+    let mut app = app
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(move || std::future::ready(ready())));
     if let Some(m) = extras.metrics {

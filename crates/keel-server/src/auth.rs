@@ -1,0 +1,271 @@
+//! `[auth]`: the MCP endpoint as an OAuth 2.1 resource server. A request without a valid
+//! bearer token is answered 401 with a `WWW-Authenticate` challenge naming the Protected
+//! Resource Metadata; a valid one reaches the dispatcher with its principal (subject, issuer,
+//! scopes). The metadata is served at `/.well-known/oauth-protected-resource` and at the
+//! path-suffixed form RFC 9728 §3.1 gives for the endpoint's path. stdio is unaffected.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::{
+    Router,
+    extract::{Request, State},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use keel_auth::{
+    Algorithm, AuthError, JwtSettings, KeySource, ProtectedResourceMetadata, Verifier,
+    www_authenticate,
+};
+use serde::Deserialize;
+
+use crate::ConfigError;
+
+/// Bearer authentication of the HTTP endpoint (absent: the endpoint is open, as before).
+///
+/// ```toml
+/// [auth]
+/// resource = "https://mcp.example.com/mcp"   # this endpoint's public URL: the audience
+/// issuer = "https://idp.example.com/realms/main"
+/// jwks_url = "https://idp.example.com/realms/main/protocol/openid-connect/certs"
+/// # jwks_file = "/etc/keel/jwks.json"        # a static key set instead
+/// audiences = ["keel-client"]                # also accepted in `aud` (providers that put the client id there)
+/// algorithms = ["RS256", "ES256"]
+/// leeway_secs = 30
+/// scopes_supported = ["tools:query"]
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The endpoint's public URL (behind a TLS-terminating proxy, the `https://` one).
+    pub resource: String,
+    /// The authorization server whose tokens are accepted (`iss`).
+    pub issuer: String,
+    /// Its JWKS endpoint.
+    pub jwks_url: Option<String>,
+    /// A JWKS document on disk, instead of `jwks_url`.
+    pub jwks_file: Option<String>,
+    /// More accepted `aud` values besides `resource`.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// Accepted signature algorithms (default RS256 and ES256); `none` does not exist here.
+    #[serde(default = "default_algorithms")]
+    pub algorithms: Vec<String>,
+    /// Clock skew allowed on `exp`/`nbf`, seconds (default 30).
+    #[serde(default = "default_leeway")]
+    pub leeway_secs: u64,
+    /// The least time between JWKS fetches prompted by unknown key ids, seconds (default 30).
+    #[serde(default = "default_refetch")]
+    pub jwks_min_refetch_secs: u64,
+    /// How long a fetched key set is used before it is fetched again, seconds (default 3600).
+    #[serde(default = "default_max_age")]
+    pub jwks_max_age_secs: u64,
+    /// Scopes listed in the metadata.
+    #[serde(default)]
+    pub scopes_supported: Vec<String>,
+}
+
+fn default_algorithms() -> Vec<String> {
+    vec!["RS256".into(), "ES256".into()]
+}
+fn default_leeway() -> u64 {
+    30
+}
+fn default_refetch() -> u64 {
+    30
+}
+fn default_max_age() -> u64 {
+    3600
+}
+
+impl AuthConfig {
+    /// Checks the settings that can be checked without the network.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(format!("auth: {m}")));
+        let uri: Result<http::Uri, _> = self.resource.parse();
+        match uri {
+            Ok(u) if matches!(u.scheme_str(), Some("https" | "http")) && u.host().is_some() => {}
+            _ => {
+                return invalid(format!(
+                    "resource {:?} is not an http(s) URL",
+                    self.resource
+                ));
+            }
+        }
+        if self.issuer.is_empty() {
+            return invalid("issuer is required".into());
+        }
+        if self.jwks_url.is_some() == self.jwks_file.is_some() {
+            return invalid("set exactly one of jwks_url and jwks_file".into());
+        }
+        if self.algorithms.is_empty() {
+            return invalid("algorithms must not be empty".into());
+        }
+        for a in &self.algorithms {
+            algorithm(a).map_err(ConfigError::Invalid)?;
+        }
+        if self.leeway_secs > 300 || self.jwks_min_refetch_secs == 0 || self.jwks_max_age_secs == 0
+        {
+            return invalid(
+                "leeway_secs must be at most 300, jwks_min_refetch_secs and jwks_max_age_secs positive"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The verifier (reading `jwks_file` when set).
+    pub fn verifier(&self) -> Result<Verifier, ConfigError> {
+        let keys = match (&self.jwks_url, &self.jwks_file) {
+            (Some(url), _) => KeySource::Jwks {
+                url: url.clone(),
+                min_refetch: Duration::from_secs(self.jwks_min_refetch_secs),
+                max_age: Duration::from_secs(self.jwks_max_age_secs),
+                timeout: Duration::from_secs(5),
+            },
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                KeySource::Static(serde_json::from_str(&text).map_err(|e| {
+                    ConfigError::Invalid(format!("auth.jwks_file {path}: not a JWKS document: {e}"))
+                })?)
+            }
+            (None, None) => return Err(ConfigError::Invalid("auth: no keys configured".into())),
+        };
+        let algorithms = self
+            .algorithms
+            .iter()
+            .map(|a| algorithm(a))
+            .collect::<Result<_, _>>()
+            .map_err(ConfigError::Invalid)?;
+        let audiences = std::iter::once(self.resource.clone())
+            .chain(self.audiences.iter().cloned())
+            .collect();
+        Ok(Verifier::new(
+            JwtSettings {
+                issuer: self.issuer.clone(),
+                audiences,
+                algorithms,
+                leeway: Duration::from_secs(self.leeway_secs),
+            },
+            keys,
+        ))
+    }
+
+    /// The metadata URL and the paths it is served at: the path-suffixed form for the
+    /// resource's path (RFC 9728 §3.1), and the bare one.
+    fn metadata_url(&self) -> (String, String) {
+        let uri: http::Uri = self.resource.parse().unwrap_or_default();
+        let path = uri.path().trim_end_matches('/');
+        let suffixed = format!("/.well-known/oauth-protected-resource{path}");
+        let origin = format!(
+            "{}://{}",
+            uri.scheme_str().unwrap_or("https"),
+            uri.authority().map_or("", |a| a.as_str())
+        );
+        (format!("{origin}{suffixed}"), suffixed)
+    }
+}
+
+fn algorithm(name: &str) -> Result<Algorithm, String> {
+    let alg: Algorithm = name
+        .parse()
+        .map_err(|_| format!("auth: unknown algorithm {name:?}"))?;
+    if matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
+        return Err(format!(
+            "auth: {name} needs a shared secret; a resource server verifies the issuer's public keys"
+        ));
+    }
+    Ok(alg)
+}
+
+struct Guard {
+    verifier: Verifier,
+    metadata_url: String,
+}
+
+/// Puts bearer authentication in front of the MCP route of `mcp` and adds the metadata
+/// routes.
+pub(crate) fn protect(mcp: Router, config: &AuthConfig) -> Result<Router, ConfigError> {
+    let (metadata_url, suffixed) = config.metadata_url();
+    let guard = Arc::new(Guard {
+        verifier: config.verifier()?,
+        metadata_url,
+    });
+    let metadata = ProtectedResourceMetadata::new(
+        config.resource.clone(),
+        config.issuer.clone(),
+        config.scopes_supported.clone(),
+    );
+    let body = serde_json::to_string(&metadata).unwrap_or_default();
+    let serve = move || {
+        let body = body.clone();
+        async move {
+            (
+                [
+                    (http::header::CONTENT_TYPE, "application/json"),
+                    (http::header::CACHE_CONTROL, "max-age=3600"),
+                ],
+                body,
+            )
+        }
+    };
+    let mut router = mcp
+        .route_layer(middleware::from_fn_with_state(guard, authenticate))
+        .route(&suffixed, get(serve.clone()));
+    if suffixed != "/.well-known/oauth-protected-resource" {
+        router = router.route("/.well-known/oauth-protected-resource", get(serve));
+    }
+    Ok(router)
+}
+
+async fn authenticate(
+    State(guard): State<Arc<Guard>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let token = request
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        });
+    let outcome = match token {
+        None => Err(AuthError::Missing),
+        Some(token) => guard.verifier.verify(token).await,
+    };
+    match outcome {
+        Ok(principal) => {
+            request.extensions_mut().insert(principal);
+            next.run(request).await
+        }
+        Err(e) => {
+            tracing::debug!(reason = %e, "bearer token refused");
+            let challenge = www_authenticate(
+                &guard.metadata_url,
+                e.code(),
+                e.code().map(|_| e.to_string()).as_deref(),
+                None,
+            );
+            let body = serde_json::json!({
+                "jsonrpc": "2.0",
+                "id": null,
+                "error": { "code": -32001, "message": e.to_string() },
+            });
+            (
+                http::StatusCode::UNAUTHORIZED,
+                [
+                    (http::header::WWW_AUTHENTICATE, challenge),
+                    (http::header::CONTENT_TYPE, "application/json".into()),
+                ],
+                body.to_string(),
+            )
+                .into_response()
+        }
+    }
+}

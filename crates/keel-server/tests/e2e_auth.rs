@@ -1,0 +1,117 @@
+//! End to end: `keel serve` with `[auth]` over real HTTP. Without a valid bearer token the MCP
+//! endpoint answers 401 with a challenge naming the Protected Resource Metadata; with one it
+//! serves; the metadata is served at the path-suffixed and bare well-known URLs; health
+//! endpoints stay open. Tokens are real ES256 JWTs minted here.
+
+mod support;
+
+use http::StatusCode;
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode, get_current_timestamp};
+use serde_json::{Value, json};
+use support::{KeelHttp, http::Http, http::modern_call, within};
+
+const RESOURCE: &str = "https://mcp.test/mcp";
+const ISSUER: &str = "https://idp.test";
+const METADATA: &str = "https://mcp.test/.well-known/oauth-protected-resource/mcp";
+
+fn key(name: &str) -> EncodingKey {
+    let path = format!(
+        "{}/../keel-auth/tests/keys/{name}.pem",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    EncodingKey::from_ec_pem(&std::fs::read(path).expect("test key")).expect("EC key")
+}
+
+fn token(signer: &str, aud: &str) -> String {
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some("a".into());
+    let now = get_current_timestamp();
+    let claims = json!({ "iss": ISSUER, "aud": aud, "sub": "alice", "exp": now + 300, "scope": "tools:echo" });
+    encode(&header, &claims, &key(signer)).expect("sign")
+}
+
+async fn node() -> Http {
+    let mut jwk = Jwk::from_encoding_key(&key("signer-a"), Algorithm::ES256).expect("JWK");
+    jwk.common.key_id = Some("a".into());
+    let jwks = serde_json::to_string(&JwkSet { keys: vec![jwk] }).unwrap();
+    let server = KeelHttp::start_with(|cmd| {
+        let dir = cmd.get_current_dir().expect("working directory").to_owned();
+        std::fs::write(dir.join("jwks.json"), &jwks).expect("write JWKS");
+        let config = format!(
+            "[auth]\nresource = \"{RESOURCE}\"\nissuer = \"{ISSUER}\"\njwks_file = \"{}\"\n\
+             algorithms = [\"ES256\"]\nscopes_supported = [\"tools:echo\"]\n",
+            dir.join("jwks.json").display()
+        );
+        std::fs::write(dir.join("keel.toml"), config).expect("write config");
+        cmd.env("KEEL_CONFIG", dir.join("keel.toml"));
+    })
+    .await;
+    Http::over(server)
+}
+
+async fn get(node: &Http, path: &str) -> (StatusCode, String) {
+    let url = format!("http://127.0.0.1:{}{path}", node.server.port);
+    within(path, async {
+        let r = reqwest::get(&url).await?;
+        Ok::<_, reqwest::Error>((r.status(), r.text().await?))
+    })
+    .await
+    .expect("GET")
+}
+
+#[tokio::test]
+async fn the_endpoint_wants_a_valid_bearer_token_and_says_where_to_get_one() {
+    let node = node().await;
+    let call = modern_call(1, "hi");
+    let headers = |t: &str| vec![("authorization".to_owned(), format!("Bearer {t}"))];
+    let send = |extra: Vec<(String, String)>| {
+        let call = call.clone();
+        let node = &node;
+        async move {
+            let extra: Vec<(&str, &str)> = extra
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            node.modern_with(&extra, &call).await
+        }
+    };
+    // No token: a challenge naming the metadata, no error code (RFC 6750 §3.1).
+    let r = send(vec![]).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some(format!("Bearer resource_metadata=\"{METADATA}\"").as_str())
+    );
+    // Forged, or for another audience: invalid_token.
+    for bad in [
+        token("stranger", RESOURCE),
+        token("signer-a", "https://other.test/mcp"),
+        "garbage".into(),
+    ] {
+        let r = send(headers(&bad)).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+        let challenge = r.header("www-authenticate").unwrap_or_default();
+        assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+        assert!(!r.text.contains(&bad), "the token is never echoed");
+    }
+    // A valid one is served.
+    let r = send(headers(&token("signer-a", RESOURCE))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.result(&json!(1))["content"][0]["text"], "hi");
+
+    // The metadata, at both well-known URLs, naming this resource and its issuer.
+    for path in [
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-protected-resource",
+    ] {
+        let (status, body) = get(&node, path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        let m: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(m["resource"], RESOURCE);
+        assert_eq!(m["authorization_servers"][0], ISSUER);
+        assert_eq!(m["scopes_supported"][0], "tools:echo");
+    }
+    // Liveness stays open to probes.
+    assert_eq!(get(&node, "/healthz").await.0, StatusCode::OK);
+}
