@@ -329,6 +329,7 @@ impl RouteGate {
                     body: Some(keel_protocol::encode_result(&id, &json!({}))),
                     error: None,
                     created_session: None,
+                    challenge: None,
                 })
             }
         })

@@ -29,6 +29,9 @@ impl ErrorCode {
     pub const UNSUPPORTED_PROTOCOL_VERSION: Self = Self(-32022);
     /// The server is over capacity and shed the request (implementation-defined range).
     pub const SERVER_OVERLOADED: Self = Self(-32000);
+    /// The authenticated caller lacks a scope the method's target requires (Keel's own, in
+    /// the implementation-defined range; HTTP answers it 403 `insufficient_scope`).
+    pub const INSUFFICIENT_SCOPE: Self = Self(-32003);
 }
 
 /// A JSON-RPC error object: `{code, message, data?}`.

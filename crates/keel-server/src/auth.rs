@@ -4,7 +4,10 @@
 //! scopes). The metadata is served at `/.well-known/oauth-protected-resource` and at the
 //! path-suffixed form RFC 9728 §3.1 gives for the endpoint's path. stdio is unaffected.
 
+use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::{
@@ -18,13 +21,19 @@ use keel_auth::{
     Algorithm, AuthError, JwtSettings, KeySource, ProtectedResourceMetadata, Verifier,
     www_authenticate,
 };
+use keel_core::{BoxFuture, MethodRequest, Registry, Reply};
+use keel_protocol::{ErrorCode, RpcError, methods};
 use serde::Deserialize;
+use tower::{Layer, Service};
 
 use crate::ConfigError;
 
 /// Bearer authentication of the HTTP endpoint (absent: the endpoint is open, as before).
 ///
 /// ```toml
+/// [auth.tools]                               # scopes per tool (also [auth.resources], [auth.prompts])
+/// query = ["db:read"]
+///
 /// [auth]
 /// resource = "https://mcp.example.com/mcp"   # this endpoint's public URL: the audience
 /// issuer = "https://idp.example.com/realms/main"
@@ -64,6 +73,15 @@ pub struct AuthConfig {
     /// Scopes listed in the metadata.
     #[serde(default)]
     pub scopes_supported: Vec<String>,
+    /// Scopes a caller needs to call a tool, by tool name (`[auth.tools] query = ["db:read"]`).
+    #[serde(default)]
+    pub tools: BTreeMap<String, Vec<String>>,
+    /// Scopes needed to read a resource, by URI.
+    #[serde(default)]
+    pub resources: BTreeMap<String, Vec<String>>,
+    /// Scopes needed to get a prompt, by name.
+    #[serde(default)]
+    pub prompts: BTreeMap<String, Vec<String>>,
 }
 
 fn default_algorithms() -> Vec<String> {
@@ -267,5 +285,125 @@ async fn authenticate(
             )
                 .into_response()
         }
+    }
+}
+
+impl AuthConfig {
+    /// Refuses `[auth.tools.NAME]` for a tool the server does not offer.
+    pub(crate) fn check(&self, registry: &Registry) -> Result<(), ConfigError> {
+        for tool in self.tools.keys() {
+            if registry.tool(tool).is_none() {
+                return Err(ConfigError::UnknownTool {
+                    section: "auth.tools",
+                    tool: tool.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The scope check for the request stack, when any scope is required.
+    pub(crate) fn scope_layer(&self) -> Option<ScopeLayer> {
+        if self.tools.is_empty() && self.resources.is_empty() && self.prompts.is_empty() {
+            return None;
+        }
+        Some(ScopeLayer {
+            required: Arc::new(Required {
+                tools: self.tools.clone(),
+                resources: self.resources.clone(),
+                prompts: self.prompts.clone(),
+                metadata_url: self.metadata_url().0,
+            }),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Required {
+    tools: BTreeMap<String, Vec<String>>,
+    resources: BTreeMap<String, Vec<String>>,
+    prompts: BTreeMap<String, Vec<String>>,
+    metadata_url: String,
+}
+
+/// Refuses a call, read or prompt whose target requires a scope the authenticated caller was
+/// not granted: JSON-RPC `-32003`, answered over HTTP as 403 with an `insufficient_scope`
+/// challenge naming the scopes needed. Local and anonymous principals (stdio, or HTTP without
+/// `[auth]`) are not checked.
+#[derive(Debug, Clone)]
+pub(crate) struct ScopeLayer {
+    required: Arc<Required>,
+}
+
+impl<S> Layer<S> for ScopeLayer {
+    type Service = ScopeService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ScopeService {
+            inner,
+            required: Arc::clone(&self.required),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ScopeService<S> {
+    inner: S,
+    required: Arc<Required>,
+}
+
+impl<S> Service<MethodRequest> for ScopeService<S>
+where
+    S: Service<MethodRequest, Response = Reply, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Reply;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Reply, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: MethodRequest) -> Self::Future {
+        if let Some(refusal) = self.refusal(&request) {
+            return Box::pin(std::future::ready(Ok(refusal)));
+        }
+        Box::pin(self.inner.call(request))
+    }
+}
+
+impl<S> ScopeService<S> {
+    fn refusal(&self, request: &MethodRequest) -> Option<Reply> {
+        let principal = request.principal();
+        principal.issuer()?;
+        let r = &self.required;
+        let target = request.target()?;
+        let needed = match request.method() {
+            methods::TOOLS_CALL => r.tools.get(target),
+            methods::RESOURCES_READ => r.resources.get(target),
+            methods::PROMPTS_GET => r.prompts.get(target),
+            _ => None,
+        }?;
+        let granted = principal.scopes();
+        let missing: Vec<&str> = needed
+            .iter()
+            .filter(|s| !granted.contains(s))
+            .map(String::as_str)
+            .collect();
+        if missing.is_empty() {
+            return None;
+        }
+        let message = format!("insufficient scope: {target} needs {}", missing.join(" "));
+        let error = RpcError::new(ErrorCode::INSUFFICIENT_SCOPE, message.clone())
+            .with_data(serde_json::json!({ "requiredScopes": needed, "missingScopes": missing }));
+        let mut reply = request.refuse(&error);
+        reply.challenge = Some(www_authenticate(
+            &r.metadata_url,
+            Some("insufficient_scope"),
+            Some(&message),
+            Some(&needed.join(" ")),
+        ));
+        Some(reply)
     }
 }

@@ -189,6 +189,17 @@ impl ServerBuilder {
         self.config.admission.validate()?;
         let limits = self.config.admission.limits();
         self.config.admission.check(&self.registry, &limits)?;
+        let mut request_layers = self.request_layers;
+        if let Some(auth) = &self.config.auth {
+            auth.check(&self.registry)?;
+            if let Some(scopes) = auth.scope_layer() {
+                // Outermost of the added layers: nothing else runs for a refused caller.
+                request_layers.insert(
+                    0,
+                    Box::new(move |inner| MethodService::new(scopes.layer(inner))),
+                );
+            }
+        }
         let admission = AdmissionLayer::new(&limits);
         let mut metrics =
             Metrics::for_registry(&self.registry).with_admission(admission.state().clone());
@@ -245,7 +256,7 @@ impl ServerBuilder {
         let requests = RequestStack {
             metrics: metrics.request_layer(),
             admission: admission.request_layer(),
-            layers: self.request_layers,
+            layers: request_layers,
         };
         let dispatcher = build_dispatcher(&self.config, registry, tools, &requests, self.sessions);
         let _ = status.dispatcher.set(Arc::downgrade(&dispatcher));

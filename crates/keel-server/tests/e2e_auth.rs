@@ -40,7 +40,8 @@ async fn node() -> Http {
         std::fs::write(dir.join("jwks.json"), &jwks).expect("write JWKS");
         let config = format!(
             "[auth]\nresource = \"{RESOURCE}\"\nissuer = \"{ISSUER}\"\njwks_file = \"{}\"\n\
-             algorithms = [\"ES256\"]\nscopes_supported = [\"tools:echo\"]\n",
+             algorithms = [\"ES256\"]\nscopes_supported = [\"tools:echo\"]\n\
+             [auth.tools]\necho = [\"tools:echo\"]\nquery = [\"db:read\"]\n",
             dir.join("jwks.json").display()
         );
         std::fs::write(dir.join("keel.toml"), config).expect("write config");
@@ -114,4 +115,24 @@ async fn the_endpoint_wants_a_valid_bearer_token_and_says_where_to_get_one() {
     }
     // Liveness stays open to probes.
     assert_eq!(get(&node, "/healthz").await.0, StatusCode::OK);
+
+    // A tool whose scope the token lacks: 403, naming what is missing.
+    let query = json!({
+        "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": { "name": "query", "arguments": { "sql": "SELECT 1" }, "_meta": support::modern_meta() }
+    });
+    let auth = format!("Bearer {}", token("signer-a", RESOURCE));
+    let r = node
+        .modern_with(&[("authorization", auth.as_str())], &query)
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    let challenge = r.header("www-authenticate").unwrap_or_default();
+    assert!(
+        challenge.contains("error=\"insufficient_scope\"")
+            && challenge.contains("scope=\"db:read\""),
+        "{challenge}"
+    );
+    let error = &r.json()["error"];
+    assert_eq!(error["code"], -32003);
+    assert_eq!(error["data"]["missingScopes"][0], "db:read");
 }

@@ -215,6 +215,7 @@ impl Router {
                     body: Some(keel_protocol::encode_result_members(id, parts)),
                     error: None,
                     created_session: None,
+                    challenge: None,
                 };
             }
             // `_meta` to merge (a stale mark, the server's info): through a map, rarely.
@@ -237,6 +238,7 @@ impl Router {
             body: Some(body),
             error: None,
             created_session: None,
+            challenge: None,
         }
     }
 

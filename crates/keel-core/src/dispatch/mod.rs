@@ -68,6 +68,8 @@ pub struct Reply {
     pub error: Option<ErrorCode>,
     /// A session created by `initialize`.
     pub created_session: Option<Arc<Session>>,
+    /// A `WWW-Authenticate` value for HTTP, when an authorization layer refused the request.
+    pub challenge: Option<String>,
 }
 
 impl Reply {
@@ -81,6 +83,7 @@ impl Reply {
             body: Some(encode_error(id, e)),
             error: Some(e.code),
             created_session: None,
+            challenge: None,
         }
     }
 }
@@ -351,6 +354,7 @@ impl Router {
                     )),
                     error: None,
                     created_session: None,
+                    challenge: None,
                 };
             }
             result
@@ -367,6 +371,7 @@ impl Router {
             body: Some(encode_result(id, &result)),
             error: None,
             created_session: None,
+            challenge: None,
         }
     }
 

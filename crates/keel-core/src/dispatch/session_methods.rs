@@ -61,6 +61,7 @@ impl Router {
             body: Some(encode_result(id, &result)),
             error: None,
             created_session: created,
+            challenge: None,
         }
     }
 

@@ -339,6 +339,11 @@ fn finish(reply: keel_core::Reply, modern: bool, guard: tokio_util::sync::DropGu
     {
         r.headers_mut().insert(&SESSION_HEADER, v);
     }
+    if let Some(challenge) = &reply.challenge
+        && let Ok(v) = HeaderValue::from_str(challenge)
+    {
+        r.headers_mut().insert(http::header::WWW_AUTHENTICATE, v);
+    }
     r
 }
 

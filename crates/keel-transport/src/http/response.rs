@@ -65,6 +65,7 @@ pub(crate) fn status_of(reply: &Reply, modern: bool) -> StatusCode {
             | ErrorCode::UNSUPPORTED_PROTOCOL_VERSION,
         ) => StatusCode::BAD_REQUEST,
         Some(ErrorCode::METHOD_NOT_FOUND) if modern => StatusCode::NOT_FOUND,
+        Some(ErrorCode::INSUFFICIENT_SCOPE) => StatusCode::FORBIDDEN,
         _ => StatusCode::OK,
     }
 }
