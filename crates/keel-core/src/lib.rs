@@ -28,8 +28,9 @@ pub use cache_policy::{CacheHint, CachePolicy, CacheScope};
 pub use content::{CallToolResult, Content};
 pub use context::{ClientCaps, Context, ListChange, LogLevel, Outbound};
 pub use dispatch::{
-    DispatchSettings, Dispatcher, Incoming, MethodRequest, MethodService, MethodStack, Opening,
-    ParsedRequest, Reply, RequestEnv, RequestMeta, ServerInfo, check_modern_meta,
+    DispatchSettings, Dispatcher, Incoming, ListFilter, Listed, MethodRequest, MethodService,
+    MethodStack, Opening, ParsedRequest, Reply, RequestEnv, RequestMeta, ServerInfo,
+    check_modern_meta,
 };
 pub use error::{Rejection, ToolError};
 pub use failure::{FAILURE_META_KEY, Failure, FailureKind, WireFailure};

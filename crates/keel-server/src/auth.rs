@@ -21,7 +21,7 @@ use keel_auth::{
     Algorithm, AuthError, JwtSettings, KeySource, ProtectedResourceMetadata, Verifier,
     www_authenticate,
 };
-use keel_core::{BoxFuture, MethodRequest, Registry, Reply};
+use keel_core::{BoxFuture, ListFilter, Listed, MethodRequest, Registry, Reply};
 use keel_protocol::{ErrorCode, RpcError, methods};
 use serde::Deserialize;
 use tower::{Layer, Service};
@@ -304,17 +304,47 @@ impl AuthConfig {
 
     /// The scope check for the request stack, when any scope is required.
     pub(crate) fn scope_layer(&self) -> Option<ScopeLayer> {
+        self.required().map(|required| ScopeLayer { required })
+    }
+
+    /// What hides the targets a caller lacks the scopes for from its lists, when any scope
+    /// is required.
+    pub(crate) fn list_filter(&self) -> Option<Arc<dyn ListFilter>> {
+        self.required().map(|r| r as Arc<dyn ListFilter>)
+    }
+
+    fn required(&self) -> Option<Arc<Required>> {
         if self.tools.is_empty() && self.resources.is_empty() && self.prompts.is_empty() {
             return None;
         }
-        Some(ScopeLayer {
-            required: Arc::new(Required {
-                tools: self.tools.clone(),
-                resources: self.resources.clone(),
-                prompts: self.prompts.clone(),
-                metadata_url: self.metadata_url().0,
-            }),
-        })
+        Some(Arc::new(Required {
+            tools: self.tools.clone(),
+            resources: self.resources.clone(),
+            prompts: self.prompts.clone(),
+            metadata_url: self.metadata_url().0,
+        }))
+    }
+}
+
+impl Required {
+    /// The scopes `kind` `name` needs.
+    fn needed(&self, kind: Listed, name: &str) -> Option<&Vec<String>> {
+        match kind {
+            Listed::Tool => self.tools.get(name),
+            Listed::Resource => self.resources.get(name),
+            Listed::Prompt => self.prompts.get(name),
+        }
+    }
+}
+
+impl ListFilter for Required {
+    fn visible(&self, principal: &keel_core::Principal, kind: Listed, name: &str) -> bool {
+        // Local and anonymous callers are not scope-checked (stdio; HTTP without [auth]).
+        if principal.issuer().is_none() {
+            return true;
+        }
+        self.needed(kind, name)
+            .is_none_or(|needed| needed.iter().all(|s| principal.scopes().contains(s)))
     }
 }
 
@@ -379,12 +409,13 @@ impl<S> ScopeService<S> {
         principal.issuer()?;
         let r = &self.required;
         let target = request.target()?;
-        let needed = match request.method() {
-            methods::TOOLS_CALL => r.tools.get(target),
-            methods::RESOURCES_READ => r.resources.get(target),
-            methods::PROMPTS_GET => r.prompts.get(target),
-            _ => None,
-        }?;
+        let kind = match request.method() {
+            methods::TOOLS_CALL => Listed::Tool,
+            methods::RESOURCES_READ => Listed::Resource,
+            methods::PROMPTS_GET => Listed::Prompt,
+            _ => return None,
+        };
+        let needed = r.needed(kind, target)?;
         let granted = principal.scopes();
         let missing: Vec<&str> = needed
             .iter()

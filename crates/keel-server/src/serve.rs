@@ -55,10 +55,25 @@ pub fn build_dispatcher(
                 version: env!("CARGO_PKG_VERSION").into(),
                 instructions: config.instructions.clone(),
             },
-            DispatchSettings::default(),
+            dispatch_settings(config),
         )
         .with_request_stack(requests),
     )
+}
+
+/// Lists are filtered per caller when `[auth]` requires scopes: their client cache hints turn
+/// private then, since two callers may see different lists.
+fn dispatch_settings(config: &Config) -> DispatchSettings {
+    let mut settings = DispatchSettings::default();
+    if let Some(filter) = config
+        .auth
+        .as_ref()
+        .and_then(crate::AuthConfig::list_filter)
+    {
+        settings.list_filter = Some(filter);
+        settings.list_cache.scope = keel_core::CacheScope::PerPrincipal;
+    }
+    settings
 }
 
 /// A configured server, ready to serve over HTTP or stdio.

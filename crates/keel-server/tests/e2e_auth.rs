@@ -135,4 +135,23 @@ async fn the_endpoint_wants_a_valid_bearer_token_and_says_where_to_get_one() {
     let error = &r.json()["error"];
     assert_eq!(error["code"], -32003);
     assert_eq!(error["data"]["missingScopes"][0], "db:read");
+
+    // What the caller may not call is not listed to it, and the list is private to it.
+    let list = json!({ "jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": { "_meta": support::modern_meta() } });
+    let r = node
+        .modern_with(&[("authorization", auth.as_str())], &list)
+        .await;
+    let result = r.result(&json!(3));
+    let names: Vec<&str> = result["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"echo") && names.contains(&"analyze"),
+        "{names:?}"
+    );
+    assert!(!names.contains(&"query"), "{names:?}");
+    assert_eq!(result["cacheScope"], "private", "{result}");
 }

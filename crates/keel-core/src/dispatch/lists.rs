@@ -7,9 +7,9 @@ use keel_protocol::{Era, ErrorCode, ProtocolVersion, RpcError};
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::{ParsedRequest, RequestEnv, Router};
+use super::{Listed, ParsedRequest, RequestEnv, Router};
 use crate::{
-    Context, ResourceTarget, ToolError,
+    Context, Principal, ResourceTarget, ToolError,
     context::{ContextInner, InputSource},
 };
 
@@ -45,12 +45,32 @@ impl Router {
         m
     }
 
+    /// The items `principal` may see, in registry order (all of them without a filter).
+    fn visible<'a, T>(
+        &self,
+        principal: &Principal,
+        kind: Listed,
+        all: &'a [T],
+        name: impl Fn(&T) -> &str,
+    ) -> Vec<&'a T> {
+        match &self.settings.list_filter {
+            None => all.iter().collect(),
+            Some(f) => all
+                .iter()
+                .filter(|t| f.visible(principal, kind, name(t)))
+                .collect(),
+        }
+    }
+
     pub(super) fn list_tools(
         &self,
         req: &ParsedRequest,
         version: ProtocolVersion,
+        principal: &Principal,
     ) -> Result<Map<String, Value>, RpcError> {
-        let tools = self.registry.tools();
+        let tools = self.visible(principal, Listed::Tool, self.registry.tools(), |t| {
+            t.definition.name.as_str()
+        });
         let (start, end, next) = self.page(req, tools.len())?;
         let structured = version.has_structured_output();
         let tasks = version.era() == Era::Modern;
@@ -64,8 +84,11 @@ impl Router {
     pub(super) fn list_resources(
         &self,
         req: &ParsedRequest,
+        principal: &Principal,
     ) -> Result<Map<String, Value>, RpcError> {
-        let all = &self.registry.resources;
+        let all = self.visible(principal, Listed::Resource, &self.registry.resources, |r| {
+            r.uri.as_str()
+        });
         let (start, end, next) = self.page(req, all.len())?;
         Ok(Self::listing(
             "resources",
@@ -87,8 +110,14 @@ impl Router {
         ))
     }
 
-    pub(super) fn list_prompts(&self, req: &ParsedRequest) -> Result<Map<String, Value>, RpcError> {
-        let all = &self.registry.prompts;
+    pub(super) fn list_prompts(
+        &self,
+        req: &ParsedRequest,
+        principal: &Principal,
+    ) -> Result<Map<String, Value>, RpcError> {
+        let all = self.visible(principal, Listed::Prompt, &self.registry.prompts, |p| {
+            p.name.as_str()
+        });
         let (start, end, next) = self.page(req, all.len())?;
         Ok(Self::listing(
             "prompts",

@@ -97,6 +97,26 @@ pub struct DispatchSettings {
     /// resources that declare none of their own. Private when what a principal sees
     /// differs (lists filtered per caller).
     pub list_cache: CacheHint,
+    /// What each principal may see in `tools/list`, `resources/list` and `prompts/list`;
+    /// `None`: everything, for everyone.
+    pub list_filter: Option<Arc<dyn ListFilter>>,
+}
+
+/// What a list names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listed {
+    /// A tool, by name.
+    Tool,
+    /// A resource, by URI.
+    Resource,
+    /// A prompt, by name.
+    Prompt,
+}
+
+/// Hides from a principal's lists what it may not use (an authorization layer's view).
+pub trait ListFilter: std::fmt::Debug + Send + Sync + 'static {
+    /// Whether `principal` sees the item named `name`.
+    fn visible(&self, principal: &Principal, kind: Listed, name: &str) -> bool;
 }
 
 impl Default for DispatchSettings {
@@ -107,6 +127,7 @@ impl Default for DispatchSettings {
                 ttl: Duration::from_secs(60),
                 scope: CacheScope::Shared,
             },
+            list_filter: None,
         }
     }
 }
@@ -304,11 +325,11 @@ impl Router {
         }
         let outcome = match (req.method.as_str(), era) {
             (methods::TOOLS_CALL, _) => return self.call_tool(&id, req, env).await,
-            (methods::TOOLS_LIST, _) => self.list_tools(&req, env.version),
-            (methods::RESOURCES_LIST, _) => self.list_resources(&req),
+            (methods::TOOLS_LIST, _) => self.list_tools(&req, env.version, &env.principal),
+            (methods::RESOURCES_LIST, _) => self.list_resources(&req, &env.principal),
             (methods::RESOURCES_TEMPLATES_LIST, _) => self.list_templates(&req),
             (methods::RESOURCES_READ, _) => self.read_resource(&req, &env).await,
-            (methods::PROMPTS_LIST, _) => self.list_prompts(&req),
+            (methods::PROMPTS_LIST, _) => self.list_prompts(&req, &env.principal),
             (methods::PROMPTS_GET, _) => self.get_prompt(&req, &env).await,
             (methods::COMPLETION_COMPLETE, _) => self.complete(&req),
             (methods::INITIALIZE, Era::Legacy) => return self.initialize(&id, &req, &env).await,
