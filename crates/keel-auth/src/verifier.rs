@@ -3,9 +3,10 @@
 use std::time::Duration;
 
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, Validation, decode, decode_header};
+use jsonwebtoken::{Algorithm, Validation, decode, decode_header, get_current_timestamp};
 use keel_core::Principal;
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 use crate::{AuthError, KeySource, KeyStore};
 
@@ -23,16 +24,35 @@ pub struct JwtSettings {
     pub leeway: Duration,
 }
 
-/// Verifies bearer tokens against [`JwtSettings`] and the issuer's keys.
-#[derive(Debug)]
+/// Verified tokens kept: a client sends the same token with every request, and a signature
+/// check costs far more than serving an echo.
+const VERIFIED_CAPACITY: u64 = 10_000;
+/// The longest a verified token is trusted without checking it again (its `exp` comes first).
+const VERIFIED_TTL: Duration = Duration::from_secs(300);
+
+/// Verifies bearer tokens against [`JwtSettings`] and the issuer's keys, remembering the
+/// tokens it verified (by their SHA-256, until their `exp` or five minutes) so a client's
+/// repeated token costs one hash, not a signature check.
 pub struct Verifier {
     settings: JwtSettings,
     keys: KeyStore,
+    verified: moka::sync::Cache<[u8; 32], (Principal, u64)>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("settings", &self.settings)
+            .field("keys", &self.keys)
+            .field("verified", &self.verified.entry_count())
+            .finish()
+    }
 }
 
 #[derive(Deserialize)]
 struct Claims {
     iss: String,
+    exp: u64,
     sub: Option<String>,
     client_id: Option<String>,
     scope: Option<String>,
@@ -52,6 +72,10 @@ impl Verifier {
         Self {
             settings,
             keys: KeyStore::new(keys),
+            verified: moka::sync::Cache::builder()
+                .max_capacity(VERIFIED_CAPACITY)
+                .time_to_live(VERIFIED_TTL)
+                .build(),
         }
     }
 
@@ -65,6 +89,21 @@ impl Verifier {
     /// # Errors
     /// The [`AuthError`] saying why it cannot authenticate.
     pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now = get_current_timestamp();
+        if let Some((principal, exp)) = self.verified.get(&digest) {
+            if now < exp {
+                return Ok(principal);
+            }
+            self.verified.invalidate(&digest);
+        }
+        let (principal, exp) = self.check(token).await?;
+        self.verified.insert(digest, (principal.clone(), exp));
+        Ok(principal)
+    }
+
+    /// The full check: header, key, signature and claims; the principal and its `exp`.
+    async fn check(&self, token: &str) -> Result<(Principal, u64), AuthError> {
         // `alg: none` (and anything else unknown) fails here: it is not an `Algorithm`.
         let header = decode_header(token).map_err(|_| AuthError::Malformed)?;
         if !self.settings.algorithms.contains(&header.alg) {
@@ -102,6 +141,9 @@ impl Verifier {
             (None, Some(Scopes::List(list))) => list,
             (None, None) => Vec::new(),
         };
-        Ok(Principal::authenticated(subject, claims.iss, scopes))
+        Ok((
+            Principal::authenticated(subject, claims.iss, scopes),
+            claims.exp,
+        ))
     }
 }

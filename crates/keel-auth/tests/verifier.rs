@@ -224,3 +224,18 @@ async fn an_unreachable_issuer_refuses_with_a_clear_reason() {
     let t = mint("signer-a", "a", &claims(json!({})));
     assert_eq!(v.verify(&t).await.unwrap_err(), AuthError::KeysUnavailable);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verified_token_is_remembered_until_it_expires() {
+    let (v, _, _) = verifier().await;
+    let now = get_current_timestamp();
+    // Expires in 2 s; the verifier allows 5 s of skew.
+    let short = mint("signer-a", "a", &claims(json!({ "exp": now + 2 })));
+    assert!(v.verify(&short).await.is_ok());
+    assert!(v.verify(&short).await.is_ok(), "answered from memory");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // Past `exp` the memory no longer answers: checked again, still inside the skew.
+    assert!(v.verify(&short).await.is_ok());
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(v.verify(&short).await.unwrap_err(), AuthError::Expired);
+}
