@@ -7,7 +7,8 @@ use serde::Serialize;
 pub struct ProtectedResourceMetadata {
     /// This server's resource identifier: its public MCP URL.
     pub resource: String,
-    /// The authorization servers that issue tokens for it.
+    /// The authorization servers that issue tokens for it (none with API keys alone).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub authorization_servers: Vec<String>,
     /// Scopes a client may ask for.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -17,15 +18,11 @@ pub struct ProtectedResourceMetadata {
 }
 
 impl ProtectedResourceMetadata {
-    /// Metadata for `resource`, issued for by `issuer`.
-    pub fn new(
-        resource: impl Into<String>,
-        issuer: impl Into<String>,
-        scopes: Vec<String>,
-    ) -> Self {
+    /// Metadata for `resource`, whose tokens `issuers` issue.
+    pub fn new(resource: impl Into<String>, issuers: Vec<String>, scopes: Vec<String>) -> Self {
         Self {
             resource: resource.into(),
-            authorization_servers: vec![issuer.into()],
+            authorization_servers: issuers,
             scopes_supported: scopes,
             bearer_methods_supported: vec!["header".into()],
         }
@@ -95,7 +92,7 @@ mod tests {
     fn metadata_serializes_as_rfc_9728() {
         let m = ProtectedResourceMetadata::new(
             "https://mcp.example/mcp",
-            "https://idp.example",
+            vec!["https://idp.example".into()],
             vec![],
         );
         let v = serde_json::to_value(&m).unwrap();

@@ -11,11 +11,13 @@
 //! It is not an authorization server and never forwards a token anywhere.
 #![forbid(unsafe_code)]
 
+mod api_keys;
 mod challenge;
 mod error;
 mod keys;
 mod verifier;
 
+pub use api_keys::{API_KEY_ISSUER, ApiKeys, api_key_digest};
 pub use challenge::{ProtectedResourceMetadata, www_authenticate};
 pub use error::AuthError;
 pub use jsonwebtoken::Algorithm;

@@ -18,7 +18,7 @@ use axum::{
     routing::get,
 };
 use keel_auth::{
-    Algorithm, AuthError, JwtSettings, KeySource, ProtectedResourceMetadata, Verifier,
+    Algorithm, ApiKeys, AuthError, JwtSettings, KeySource, ProtectedResourceMetadata, Verifier,
     www_authenticate,
 };
 use keel_core::{BoxFuture, ListFilter, Listed, MethodRequest, Registry, Reply};
@@ -43,14 +43,20 @@ use crate::ConfigError;
 /// algorithms = ["RS256", "ES256"]
 /// leeway_secs = 30
 /// scopes_supported = ["tools:query"]
+///
+/// [[auth.api_keys]]                          # static keys: alone, or beside the issuer's tokens
+/// name = "ci"                                # the principal's subject
+/// sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+/// scopes = ["tools:query"]
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     /// The endpoint's public URL (behind a TLS-terminating proxy, the `https://` one).
     pub resource: String,
-    /// The authorization server whose tokens are accepted (`iss`).
-    pub issuer: String,
+    /// The authorization server whose tokens are accepted (`iss`); absent with API keys alone.
+    #[serde(default)]
+    pub issuer: Option<String>,
     /// Its JWKS endpoint.
     pub jwks_url: Option<String>,
     /// A JWKS document on disk, instead of `jwks_url`.
@@ -73,6 +79,9 @@ pub struct AuthConfig {
     /// Scopes listed in the metadata.
     #[serde(default)]
     pub scopes_supported: Vec<String>,
+    /// Static API keys, by their SHA-256 (`keel` never stores a key itself).
+    #[serde(default)]
+    pub api_keys: Vec<ApiKeyConfig>,
     /// Scopes a caller needs to call a tool, by tool name (`[auth.tools] query = ["db:read"]`).
     #[serde(default)]
     pub tools: BTreeMap<String, Vec<String>>,
@@ -82,6 +91,19 @@ pub struct AuthConfig {
     /// Scopes needed to get a prompt, by name.
     #[serde(default)]
     pub prompts: BTreeMap<String, Vec<String>>,
+}
+
+/// One static API key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyConfig {
+    /// Who it authenticates (the principal's subject).
+    pub name: String,
+    /// The hex SHA-256 of the key (`printf %s KEY | sha256sum`).
+    pub sha256: String,
+    /// The scopes it grants.
+    #[serde(default)]
+    pub scopes: Vec<String>,
 }
 
 fn default_algorithms() -> Vec<String> {
@@ -111,12 +133,20 @@ impl AuthConfig {
                 ));
             }
         }
-        if self.issuer.is_empty() {
-            return invalid("issuer is required".into());
+        match &self.issuer {
+            Some(issuer) if issuer.is_empty() => return invalid("issuer is empty".into()),
+            Some(_) if self.jwks_url.is_some() == self.jwks_file.is_some() => {
+                return invalid("set exactly one of jwks_url and jwks_file".into());
+            }
+            None if self.api_keys.is_empty() => {
+                return invalid("set an issuer (with its keys), api_keys, or both".into());
+            }
+            None if self.jwks_url.is_some() || self.jwks_file.is_some() => {
+                return invalid("jwks_url and jwks_file need an issuer".into());
+            }
+            _ => {}
         }
-        if self.jwks_url.is_some() == self.jwks_file.is_some() {
-            return invalid("set exactly one of jwks_url and jwks_file".into());
-        }
+        self.keys().map_err(ConfigError::Invalid)?;
         if self.algorithms.is_empty() {
             return invalid("algorithms must not be empty".into());
         }
@@ -133,8 +163,22 @@ impl AuthConfig {
         Ok(())
     }
 
-    /// The verifier (reading `jwks_file` when set).
-    pub fn verifier(&self) -> Result<Verifier, ConfigError> {
+    /// The static API keys.
+    fn keys(&self) -> Result<ApiKeys, String> {
+        ApiKeys::new(
+            self.api_keys
+                .iter()
+                .map(|k| (k.name.clone(), k.sha256.clone(), k.scopes.clone())),
+        )
+        .map_err(|e| format!("auth: {e}"))
+    }
+
+    /// The verifier of the issuer's tokens (reading `jwks_file` when set), when an issuer is
+    /// configured.
+    pub fn verifier(&self) -> Result<Option<Verifier>, ConfigError> {
+        let Some(issuer) = &self.issuer else {
+            return Ok(None);
+        };
         let keys = match (&self.jwks_url, &self.jwks_file) {
             (Some(url), _) => KeySource::Jwks {
                 url: url.clone(),
@@ -162,15 +206,15 @@ impl AuthConfig {
         let audiences = std::iter::once(self.resource.clone())
             .chain(self.audiences.iter().cloned())
             .collect();
-        Ok(Verifier::new(
+        Ok(Some(Verifier::new(
             JwtSettings {
-                issuer: self.issuer.clone(),
+                issuer: issuer.clone(),
                 audiences,
                 algorithms,
                 leeway: Duration::from_secs(self.leeway_secs),
             },
             keys,
-        ))
+        )))
     }
 
     /// The metadata URL and the paths it is served at: the path-suffixed form for the
@@ -201,7 +245,8 @@ fn algorithm(name: &str) -> Result<Algorithm, String> {
 }
 
 struct Guard {
-    verifier: Verifier,
+    verifier: Option<Verifier>,
+    api_keys: ApiKeys,
     metadata_url: String,
 }
 
@@ -211,11 +256,12 @@ pub(crate) fn protect(mcp: Router, config: &AuthConfig) -> Result<Router, Config
     let (metadata_url, suffixed) = config.metadata_url();
     let guard = Arc::new(Guard {
         verifier: config.verifier()?,
+        api_keys: config.keys().map_err(ConfigError::Invalid)?,
         metadata_url,
     });
     let metadata = ProtectedResourceMetadata::new(
         config.resource.clone(),
-        config.issuer.clone(),
+        config.issuer.iter().cloned().collect(),
         config.scopes_supported.clone(),
     );
     let body = serde_json::to_string(&metadata).unwrap_or_default();
@@ -253,9 +299,14 @@ async fn authenticate(
             let (scheme, token) = v.split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         });
+    // An API key is checked first (a hash); anything else must be the issuer's JWT.
     let outcome = match token {
         None => Err(AuthError::Missing),
-        Some(token) => guard.verifier.verify(token).await,
+        Some(token) => match (guard.api_keys.check(token), &guard.verifier) {
+            (Some(principal), _) => Ok(principal),
+            (None, Some(verifier)) => verifier.verify(token).await,
+            (None, None) => Err(AuthError::Malformed),
+        },
     };
     match outcome {
         Ok(principal) => {

@@ -21,7 +21,7 @@ mod status_cli;
 
 pub use admin::INVALIDATE_PATH;
 pub use admission::{AdmissionConfig, ClassConfig, ToolAdmissionConfig};
-pub use auth::AuthConfig;
+pub use auth::{ApiKeyConfig, AuthConfig};
 pub use cache::{CACHE_STATS_URI, CacheConfig, RedisSection, ScopeConfig, ToolCacheConfig};
 pub use config::{Config, ConfigError, HttpConfig, SessionsConfig, ShutdownConfig};
 pub use echo::{EchoArgs, echo_tool};

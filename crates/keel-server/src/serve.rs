@@ -489,7 +489,12 @@ pub async fn serve_http(
     let mut app = keel_transport::router(dispatcher, settings, &config.http.path);
     if let Some(auth) = &config.auth {
         app = crate::auth::protect(app, auth).map_err(std::io::Error::other)?;
-        tracing::info!(issuer = %auth.issuer, resource = %auth.resource, "bearer authentication on");
+        tracing::info!(
+            issuer = auth.issuer.as_deref().unwrap_or("-"),
+            api_keys = auth.api_keys.len(),
+            resource = %auth.resource,
+            "bearer authentication on"
+        );
     }
     let mut app = app
         .route("/healthz", get(|| async { "ok" }))

@@ -155,3 +155,39 @@ async fn the_endpoint_wants_a_valid_bearer_token_and_says_where_to_get_one() {
     assert!(!names.contains(&"query"), "{names:?}");
     assert_eq!(result["cacheScope"], "private", "{result}");
 }
+
+#[tokio::test]
+async fn static_api_keys_authenticate_without_an_issuer() {
+    const KEY: &str = "k-ci-3f9a1c0e7b5d4e2a9c8b7a6f5e4d3c2b";
+    let digest = keel_auth::api_key_digest(KEY);
+    let server = KeelHttp::start_with_config(&format!(
+        "[auth]\nresource = \"{RESOURCE}\"\n[[auth.api_keys]]\nname = \"ci\"\nsha256 = \"{digest}\"\n\
+         scopes = [\"tools:echo\"]\n[auth.tools]\nquery = [\"db:read\"]\n"
+    ))
+    .await;
+    let node = Http::over(server);
+    let good = format!("Bearer {KEY}");
+    let r = node
+        .modern_with(&[("authorization", good.as_str())], &modern_call(1, "hi"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.result(&json!(1))["content"][0]["text"], "hi");
+    let bad = format!("Bearer {KEY}x");
+    let r = node
+        .modern_with(&[("authorization", bad.as_str())], &modern_call(2, "hi"))
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    let query = json!({
+        "jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": { "name": "query", "arguments": { "sql": "SELECT 1" }, "_meta": support::modern_meta() }
+    });
+    let r = node
+        .modern_with(&[("authorization", good.as_str())], &query)
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    let (status, body) = get(&node, "/.well-known/oauth-protected-resource/mcp").await;
+    assert_eq!(status, StatusCode::OK);
+    let m: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(m["resource"], RESOURCE);
+    assert!(m.get("authorization_servers").is_none(), "{m}");
+}
