@@ -27,6 +27,7 @@ mod admission;
 mod cache;
 mod fallback;
 mod metrics;
+mod rate_limit;
 #[cfg(test)]
 mod test_support;
 mod timeout;
@@ -45,6 +46,7 @@ pub use metrics::{
     CONTENT_TYPE, Metrics, MetricsFuture, MetricsLayer, MetricsService, Outcome,
     RequestMetricsFuture, RequestMetricsLayer, RequestMetricsService, RequestOutcome,
 };
+pub use rate_limit::{RateLimitLayer, RateLimitService, RateLimits, RateQuota};
 pub use timeout::{
     CallTimeout, Elapsed, TimeoutFuture, TimeoutLayer, TimeoutService, ToolTimeouts,
 };

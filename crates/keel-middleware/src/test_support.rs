@@ -330,6 +330,7 @@ impl RouteGate {
                     error: None,
                     created_session: None,
                     challenge: None,
+                    retry_after: None,
                 })
             }
         })

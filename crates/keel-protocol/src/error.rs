@@ -32,6 +32,9 @@ impl ErrorCode {
     /// The authenticated caller lacks a scope the method's target requires (Keel's own, in
     /// the implementation-defined range; HTTP answers it 403 `insufficient_scope`).
     pub const INSUFFICIENT_SCOPE: Self = Self(-32003);
+    /// A rate limit refused the request; `data.retryAfterMs` says when to come back (Keel's
+    /// own, in the implementation-defined range; HTTP answers it 429 with `Retry-After`).
+    pub const RATE_LIMITED: Self = Self(-32029);
 }
 
 /// A JSON-RPC error object: `{code, message, data?}`.

@@ -72,6 +72,8 @@ pub struct Config {
     pub status: crate::StatusConfig,
     /// Bearer authentication of the HTTP endpoint; absent, the endpoint is open.
     pub auth: Option<crate::AuthConfig>,
+    /// Rate limits per principal, per tool, per principal × tool.
+    pub rate_limits: crate::RateLimitsConfig,
 }
 
 impl Default for Config {
@@ -88,6 +90,7 @@ impl Default for Config {
             health: crate::HealthConfig::default(),
             status: crate::StatusConfig::default(),
             auth: None,
+            rate_limits: crate::RateLimitsConfig::default(),
             instructions: Some("Keel MCP server. Call tools/list to see what it offers.".into()),
         }
     }
@@ -314,6 +317,7 @@ impl Config {
         if let Some(auth) = &self.auth {
             auth.validate()?;
         }
+        self.rate_limits.limits()?;
         self.cache.validate()
     }
 }

@@ -205,6 +205,17 @@ impl ServerBuilder {
         let limits = self.config.admission.limits();
         self.config.admission.check(&self.registry, &limits)?;
         let mut request_layers = self.request_layers;
+        self.config.rate_limits.check(&self.registry)?;
+        let rate_limits = self.config.rate_limits.limits()?;
+        if !rate_limits.is_empty() {
+            // Inside the scope check (inserted ahead of it below): a refused caller spends
+            // no tokens.
+            let layer = keel_middleware::RateLimitLayer::new(&rate_limits);
+            request_layers.insert(
+                0,
+                Box::new(move |inner| MethodService::new(layer.layer(inner))),
+            );
+        }
         if let Some(auth) = &self.config.auth {
             auth.check(&self.registry)?;
             if let Some(scopes) = auth.scope_layer() {

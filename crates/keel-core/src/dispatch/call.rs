@@ -216,6 +216,7 @@ impl Router {
                     error: None,
                     created_session: None,
                     challenge: None,
+                    retry_after: None,
                 };
             }
             // `_meta` to merge (a stale mark, the server's info): through a map, rarely.
@@ -239,6 +240,7 @@ impl Router {
             error: None,
             created_session: None,
             challenge: None,
+            retry_after: None,
         }
     }
 

@@ -70,6 +70,8 @@ pub struct Reply {
     pub created_session: Option<Arc<Session>>,
     /// A `WWW-Authenticate` value for HTTP, when an authorization layer refused the request.
     pub challenge: Option<String>,
+    /// When to retry, for HTTP's `Retry-After`, when a rate limit refused the request.
+    pub retry_after: Option<Duration>,
 }
 
 impl Reply {
@@ -84,6 +86,7 @@ impl Reply {
             error: Some(e.code),
             created_session: None,
             challenge: None,
+            retry_after: None,
         }
     }
 }
@@ -376,6 +379,7 @@ impl Router {
                     error: None,
                     created_session: None,
                     challenge: None,
+                    retry_after: None,
                 };
             }
             result
@@ -393,6 +397,7 @@ impl Router {
             error: None,
             created_session: None,
             challenge: None,
+            retry_after: None,
         }
     }
 

@@ -62,6 +62,7 @@ impl Router {
             error: None,
             created_session: created,
             challenge: None,
+            retry_after: None,
         }
     }
 

@@ -344,6 +344,12 @@ fn finish(reply: keel_core::Reply, modern: bool, guard: tokio_util::sync::DropGu
     {
         r.headers_mut().insert(http::header::WWW_AUTHENTICATE, v);
     }
+    if let Some(after) = reply.retry_after {
+        // Whole seconds, rounded up: a client waiting less would be refused again.
+        let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        r.headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    }
     r
 }
 

@@ -66,6 +66,7 @@ pub(crate) fn status_of(reply: &Reply, modern: bool) -> StatusCode {
         ) => StatusCode::BAD_REQUEST,
         Some(ErrorCode::METHOD_NOT_FOUND) if modern => StatusCode::NOT_FOUND,
         Some(ErrorCode::INSUFFICIENT_SCOPE) => StatusCode::FORBIDDEN,
+        Some(ErrorCode::RATE_LIMITED) => StatusCode::TOO_MANY_REQUESTS,
         _ => StatusCode::OK,
     }
 }
