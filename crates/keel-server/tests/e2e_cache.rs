@@ -56,6 +56,17 @@ async fn connected(node: &Http) {
     .await;
 }
 
+/// Waits until the node's writes to Redis (made in the background, after the answer) number
+/// `n`: another node can only read what has landed.
+async fn written(node: &Http, n: f64) {
+    within("the node's Redis writes to land", async {
+        while metric(node, "keel_cache_level_inserts_total{level=\"l2\"}").await < n {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
+
 async fn mean(node: &Http, id: i64, values: &[i64]) -> Value {
     let reply = node.modern(&analyze(id, values)).await;
     let result = reply.result(&json!(id));
@@ -88,6 +99,7 @@ async fn nodes_share_results_and_invalidations_through_redis() {
 
     assert_eq!(mean(&a, 1, &[1, 2, 3]).await, json!(2.0));
     assert_eq!(metric(&a, "keel_cache_computed_total").await, 1.0);
+    written(&a, 1.0).await;
     // Node B never ran it: the answer came from Redis, and now lives in its L1 too.
     assert_eq!(mean(&b, 2, &[1, 2, 3]).await, json!(2.0));
     assert_eq!(mean(&b, 3, &[1, 2, 3]).await, json!(2.0));
@@ -168,6 +180,7 @@ async fn nodes_share_results_and_invalidations_through_a_redis_cluster() {
         let v = i64::from(n);
         let values = [v, v + 1, v + 2];
         assert_eq!(mean(&a, 100 + v, &values).await, json!(f64::from(n + 1)));
+        written(&a, f64::from(n)).await;
         assert_eq!(mean(&b, 200 + v, &values).await, json!(f64::from(n + 1)));
     }
     assert_eq!(metric(&a, "keel_cache_computed_total").await, 8.0);
