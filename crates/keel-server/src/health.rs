@@ -227,16 +227,16 @@ impl Health {
         }
     }
 
-    /// Runs the checks every period, from one period on, until `stop` fires.
-    pub async fn run(self, stop: CancellationToken) {
+    /// Runs the checks every period, from one period on, for as long as the future is
+    /// polled: its owner ends it (the server spawns it on its `Shutdown`, which stops it at
+    /// the drain; dropping it aborts the checks in flight).
+    pub async fn run(self) {
         let period = Duration::from_millis(self.config.interval_ms);
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                _ = tick.tick() => self.run_once().await,
-            }
+            tick.tick().await;
+            self.run_once().await;
         }
     }
 }

@@ -494,7 +494,7 @@ pub async fn serve_http(
         // One round before the first accept, so `/readyz` judges from the start (a hung
         // dependency delays the start by at most the check timeout).
         health.run_once().await;
-        lifecycle.spawn_until_drain(health.run(CancellationToken::new()));
+        lifecycle.spawn_until_drain(health.run());
     }
     let ready = readyz(extras.readiness, extras.health, lifecycle.clone());
     let mut app = keel_transport::router(dispatcher, settings, &config.http.path);
