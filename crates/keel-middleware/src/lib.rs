@@ -46,7 +46,10 @@ pub use metrics::{
     CONTENT_TYPE, Metrics, MetricsFuture, MetricsLayer, MetricsService, Outcome,
     RequestMetricsFuture, RequestMetricsLayer, RequestMetricsService, RequestOutcome,
 };
-pub use rate_limit::{RateLimitLayer, RateLimitService, RateLimits, RateQuota};
+pub use rate_limit::{
+    OnStoreFailure, RATE_LIMIT_STORE, RateLimitLayer, RateLimitService, RateLimits, RateQuota,
+    SharedStoreConfig,
+};
 pub use timeout::{
     CallTimeout, Elapsed, TimeoutFuture, TimeoutLayer, TimeoutService, ToolTimeouts,
 };

@@ -318,6 +318,7 @@ impl Config {
             auth.validate()?;
         }
         self.rate_limits.limits()?;
+        self.rate_limits.store()?;
         self.cache.validate()
     }
 }

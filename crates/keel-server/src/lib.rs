@@ -27,7 +27,7 @@ pub use cache::{CACHE_STATS_URI, CacheConfig, RedisSection, ScopeConfig, ToolCac
 pub use config::{Config, ConfigError, HttpConfig, SessionsConfig, ShutdownConfig};
 pub use echo::{EchoArgs, echo_tool};
 pub use health::{Check, CheckFuture, CheckResult, Health, HealthConfig, SELF_CHECK, Verdict};
-pub use rate_limits::{QuotaConfig, RateLimitsConfig};
+pub use rate_limits::{OnFailure, QuotaConfig, RateLimitsConfig, RedisStoreConfig};
 pub use resilience::ResilienceConfig;
 pub use serve::{
     Extras, Readiness, Server, ServerBuilder, build_dispatcher, serve_http, serve_stdio,

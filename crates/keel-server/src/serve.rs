@@ -207,10 +207,21 @@ impl ServerBuilder {
         let mut request_layers = self.request_layers;
         self.config.rate_limits.check(&self.registry)?;
         let rate_limits = self.config.rate_limits.limits()?;
+        let dependencies = self
+            .dependencies
+            .unwrap_or_else(|| self.config.resilience.dependencies());
         if !rate_limits.is_empty() {
             // Inside the scope check (inserted ahead of it below): a refused caller spends
             // no tokens.
-            let layer = keel_middleware::RateLimitLayer::new(&rate_limits);
+            let layer = match self.config.rate_limits.store()? {
+                None => keel_middleware::RateLimitLayer::new(&rate_limits),
+                Some(store) => keel_middleware::RateLimitLayer::shared(
+                    &rate_limits,
+                    &store,
+                    dependencies.get(keel_middleware::RATE_LIMIT_STORE),
+                )
+                .map_err(|e| ConfigError::Invalid(format!("rate_limits.redis: {e}")))?,
+            };
             request_layers.insert(
                 0,
                 Box::new(move |inner| MethodService::new(layer.layer(inner))),
@@ -241,9 +252,6 @@ impl ServerBuilder {
             tools = layer(tools);
         }
         let mut registry = self.registry;
-        let dependencies = self
-            .dependencies
-            .unwrap_or_else(|| self.config.resilience.dependencies());
         let health = Health::new(self.config.health.clone());
         for (name, check) in self.checks {
             health.add_check(name, check);
