@@ -6,6 +6,7 @@
 # Usage: bench/auth.sh [rounds=3] [seconds=5]   KEEL=path/to/keel (default: the release build)
 #   LIMITS=1: rate limits on too (per principal and per principal x echo, set far above the
 #   offered load so nothing is refused: what the buckets cost, not what they refuse)
+#   REDIS=1 (with LIMITS=1): the buckets shared through a Redis started here
 set -euo pipefail
 rounds=${1:-3}; secs=${2:-5}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -52,6 +53,11 @@ per_principal = { per_second = 10000000, burst = 10000000 }
 per_second = 10000000
 burst = 10000000
 TOML
+  if [ "${REDIS:-0}" = 1 ]; then
+    redis_port=$(free_port)
+    start redis "$redis_port" "exec redis-server --port $redis_port --bind 127.0.0.1 --save '' --appendonly no --dir $work"
+    printf '[rate_limits.redis]\nurl = "redis://127.0.0.1:%s"\non_failure = "refuse"\n' "$redis_port" >>"$work/auth.toml"
+  fi
 fi
 : >"$work/open.toml"
 token=$(cat "$work/token")
