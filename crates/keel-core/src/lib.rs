@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod cache_policy;
+mod call_notes;
 mod content;
 mod context;
 mod dispatch;
@@ -25,6 +26,7 @@ mod tasks;
 mod tool;
 
 pub use cache_policy::{CacheHint, CachePolicy, CacheScope};
+pub use call_notes::{CallNotes, collect_notes, note_cache, note_dependency, note_outcome};
 pub use content::{CallToolResult, Content};
 pub use context::{ClientCaps, Context, ListChange, LogLevel, Outbound};
 pub use dispatch::{

@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 mod admission;
+mod audit;
 mod cache;
 mod fallback;
 mod metrics;
@@ -38,6 +39,7 @@ pub use admission::{
     QueueDepth, QueueTimeout, RequestAdmissionFuture, RequestAdmissionLayer,
     RequestAdmissionService, UndefinedClass, named_class, parse_class,
 };
+pub use audit::{AuditConfig, AuditLayer, AuditLog, AuditService, AuditSink};
 pub use cache::{
     CACHE_META_KEY, CacheHandle, CacheLayer, CacheReport, CacheService, PolicyOverride,
 };

@@ -74,6 +74,8 @@ pub struct Config {
     pub auth: Option<crate::AuthConfig>,
     /// Rate limits per principal, per tool, per principal × tool.
     pub rate_limits: crate::RateLimitsConfig,
+    /// The audit log of tool calls; absent, none is kept.
+    pub audit: Option<crate::AuditSection>,
 }
 
 impl Default for Config {
@@ -91,6 +93,7 @@ impl Default for Config {
             status: crate::StatusConfig::default(),
             auth: None,
             rate_limits: crate::RateLimitsConfig::default(),
+            audit: None,
             instructions: Some("Keel MCP server. Call tools/list to see what it offers.".into()),
         }
     }
@@ -319,6 +322,9 @@ impl Config {
         }
         self.rate_limits.limits()?;
         self.rate_limits.store()?;
+        if let Some(audit) = &self.audit {
+            audit.config()?;
+        }
         self.cache.validate()
     }
 }

@@ -7,6 +7,7 @@
 
 mod admin;
 mod admission;
+mod audit;
 mod auth;
 mod cache;
 pub mod cli;
@@ -22,6 +23,7 @@ mod status_cli;
 
 pub use admin::INVALIDATE_PATH;
 pub use admission::{AdmissionConfig, ClassConfig, ToolAdmissionConfig};
+pub use audit::AuditSection;
 pub use auth::{ApiKeyConfig, AuthConfig};
 pub use cache::{CACHE_STATS_URI, CacheConfig, RedisSection, ScopeConfig, ToolCacheConfig};
 pub use config::{Config, ConfigError, HttpConfig, SessionsConfig, ShutdownConfig};

@@ -12,8 +12,8 @@ use keel_core::{
     ToolError, ToolService,
 };
 use keel_middleware::{
-    AdmissionLayer, CacheHandle, CacheLayer, Metrics, RequestAdmissionLayer, RequestMetricsLayer,
-    TimeoutLayer,
+    AdmissionLayer, AuditLog, CacheHandle, CacheLayer, Metrics, RequestAdmissionLayer,
+    RequestMetricsLayer, TimeoutLayer,
 };
 use keel_resilience::Dependencies;
 use keel_transport::{HttpSettings, OriginPolicy, ResumeSettings, SessionMode};
@@ -86,6 +86,7 @@ pub struct Server {
     dependencies: Dependencies,
     health: Health,
     status: Status,
+    audit: Option<Arc<AuditLog>>,
 }
 
 /// Reports what cannot serve yet: `(ready, reasons)`.
@@ -237,6 +238,22 @@ impl ServerBuilder {
                 );
             }
         }
+        let audit = match &self.config.audit {
+            Some(section) => {
+                let log = AuditLog::open(&section.config()?).map_err(|e| {
+                    ConfigError::Invalid(format!("audit: cannot open the log: {e}"))
+                })?;
+                let log = Arc::new(log);
+                // Outermost: a call the scope check or a rate limit refuses is recorded too.
+                let layer = keel_middleware::AuditLayer::new(Arc::clone(&log));
+                request_layers.insert(
+                    0,
+                    Box::new(move |inner| MethodService::new(layer.layer(inner))),
+                );
+                Some(log)
+            }
+            None => None,
+        };
         let admission = AdmissionLayer::new(&limits);
         let mut metrics =
             Metrics::for_registry(&self.registry).with_admission(admission.state().clone());
@@ -304,6 +321,7 @@ impl ServerBuilder {
             dependencies,
             health,
             status,
+            audit,
         })
     }
 }
@@ -414,6 +432,7 @@ impl Server {
         };
         let served = serve_http(listener, &self.config, self.dispatcher, extras, shutdown).await;
         close_cache(cache).await;
+        close_audit(self.audit).await;
         served
     }
 
@@ -422,6 +441,7 @@ impl Server {
     pub async fn serve_stdio(self, shutdown: CancellationToken) -> std::io::Result<()> {
         let served = serve_stdio(self.dispatcher, &self.config, shutdown).await;
         close_cache(self.cache).await;
+        close_audit(self.audit).await;
         served
     }
 }
@@ -437,6 +457,18 @@ async fn close_cache(cache: Option<CacheHandle>) {
         .is_err()
     {
         tracing::warn!("the cache's background tasks did not stop in time");
+    }
+}
+
+/// Writes every audit record of the calls that ran and flushes the file.
+async fn close_audit(audit: Option<Arc<AuditLog>>) {
+    if let Some(audit) = audit {
+        audit.close().await;
+        tracing::debug!(
+            records = audit.written(),
+            failed = audit.failed(),
+            "audit log closed"
+        );
     }
 }
 

@@ -1,161 +1,115 @@
-//! End to end: the real `keel audit` binary audits the real `keel serve` (HTTP in both eras,
-//! and stdio) and finds nothing of medium or worse; its SARIF and JSON reports parse.
+//! End to end, real `keel` binary with `[auth]` (two API keys), per-principal caching, a rate
+//! limit and `[audit]`: every tool call is one line in the file — refused ones too —, two
+//! principals never share a private cached result, the arguments never reach the file, and
+//! SIGTERM loses no record.
 
 mod support;
 
-use std::{path::Path, process::Output};
+use std::time::Duration;
 
-use serde_json::Value;
-use support::{KeelHttp, keel_command, within};
+use http::StatusCode;
+use serde_json::{Value, json};
+use support::{KeelHttp, http::Http, request, with_modern_meta};
 
-/// Runs `keel audit ARGS` to completion.
-async fn keel_audit(args: Vec<String>) -> Output {
-    let mut cmd = tokio::process::Command::from(keel_command("error"));
-    cmd.arg("audit").args(args).kill_on_drop(true);
-    within("keel audit to finish", cmd.output())
+const ALICE: &str = "k-alice-5b1e0c3a9d7f4e2b8a6c";
+const BOB: &str = "k-bob-2f8d6b4a1c9e7d5b3a0f";
+
+fn call(id: i64, tool: &str, arguments: Value) -> Value {
+    request(
+        id,
+        "tools/call",
+        with_modern_meta(json!({ "name": tool, "arguments": arguments })),
+    )
+}
+
+async fn as_(node: &Http, key: &str, body: &Value) -> support::http::Reply {
+    node.modern_with(&[("authorization", &format!("Bearer {key}"))], body)
         .await
-        .expect("run keel audit")
-}
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).expect("report written");
-    serde_json::from_str(&text).expect("report is JSON")
-}
-
-/// Findings of medium or worse in a JSON report.
-fn serious(report: &Value) -> Vec<String> {
-    report["findings"]
-        .as_array()
-        .expect("findings array")
-        .iter()
-        .filter(|f| ["medium", "high", "critical"].contains(&f["severity"].as_str().unwrap_or("")))
-        .map(|f| f.to_string())
-        .collect()
-}
-
-async fn audit_http(era: &str) -> (Output, Value, Value) {
-    let server = KeelHttp::start().await;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (sarif, json) = (
-        dir.path().join("audit.sarif"),
-        dir.path().join("audit.json"),
-    );
-    let out = keel_audit(vec![
-        server.url.clone(),
-        "--era".into(),
-        era.into(),
-        "--sarif".into(),
-        sarif.display().to_string(),
-        "--json".into(),
-        json.display().to_string(),
-    ])
-    .await;
-    (out, read_json(&sarif), read_json(&json))
 }
 
 #[tokio::test]
-async fn keel_passes_its_own_audit_in_the_modern_era() {
-    let (out, sarif, report) = audit_http("auto").await;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert!(serious(&report).is_empty(), "{stdout}");
-    assert_eq!(report["era"], "modern");
-    assert_eq!(sarif["version"], "2.1.0");
-    assert!(
-        sarif["runs"][0]["tool"]["driver"]["rules"]
-            .as_array()
-            .is_some_and(|r| !r.is_empty())
+async fn every_call_is_recorded_and_private_results_stay_with_their_principal() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("audit.log");
+    let config = format!(
+        "[auth]\nresource = \"https://mcp.test/mcp\"\n\
+         [[auth.api_keys]]\nname = \"alice\"\nsha256 = \"{}\"\nscopes = [\"db:read\"]\n\
+         [[auth.api_keys]]\nname = \"bob\"\nsha256 = \"{}\"\nscopes = []\n\
+         [auth.tools]\nquery = [\"db:read\"]\n\
+         [cache.tools.analyze]\nscope = \"principal\"\n\
+         [rate_limits.principal_tools.echo]\nper_second = 1\nburst = 1\n\
+         [audit]\nfile = \"{}\"\n",
+        keel_auth::api_key_digest(ALICE),
+        keel_auth::api_key_digest(BOB),
+        file.display()
     );
-    let ran: Vec<&str> = report["probes_run"]
-        .as_array()
-        .expect("probes")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    for probe in [
-        "protocol.deep-nesting",
-        "http.foreign-origin",
-        "http.header-mismatch",
-        "transport.slow-head",
-        "injection",
-    ] {
-        assert!(ran.contains(&probe), "{probe} did not run: {ran:?}");
+    let mut node = Http::over(KeelHttp::start_with_config(&config).await);
+    let secret = "card_4111_1111_1111_1111";
+    let analyze = |id| {
+        call(
+            id,
+            "analyze",
+            json!({ "csv": format!("{secret}\n1\n2\n3"), "operations": [{ "op": "mean" }] }),
+        )
+    };
+    for (key, id) in [(ALICE, 1), (BOB, 2), (ALICE, 3), (BOB, 4)] {
+        let r = as_(&node, key, &analyze(id)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     }
-    assert!(
-        report["tools_called"]
-            .as_array()
-            .is_some_and(|t| t.iter().any(|n| n == "echo"))
-    );
-    assert!(stdout.contains("keel audit of"), "{stdout}");
-}
-
-#[tokio::test]
-async fn keel_passes_its_own_audit_in_the_legacy_era() {
-    let (out, sarif, report) = audit_http("legacy").await;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert!(serious(&report).is_empty(), "{stdout}");
-    assert!(
-        report["era"]
-            .as_str()
-            .is_some_and(|e| e.starts_with("legacy")),
-        "{report}"
-    );
-    assert_eq!(sarif["version"], "2.1.0");
-    let ran: Vec<&str> = report["probes_run"]
-        .as_array()
-        .expect("probes")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    for probe in ["session.forged", "session.deleted", "protocol.batch"] {
-        assert!(ran.contains(&probe), "{probe} did not run: {ran:?}");
+    let r = as_(&node, BOB, &call(5, "query", json!({ "sql": "SELECT 1" }))).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    let r = as_(
+        &node,
+        ALICE,
+        &call(6, "query", json!({ "sql": "SELECT 1" })),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    for id in [7, 8] {
+        as_(&node, ALICE, &call(id, "echo", json!({ "text": "hi" }))).await;
     }
-}
 
-#[tokio::test]
-async fn keel_passes_its_own_audit_over_stdio() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let json = dir.path().join("audit.json");
-    let out = keel_audit(vec![
-        "--json".into(),
-        json.display().to_string(),
-        "--stdio".into(),
-        "--".into(),
-        env!("CARGO_BIN_EXE_keel").into(),
-        "serve".into(),
-        "--stdio".into(),
-    ])
-    .await;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
-    let report = read_json(&json);
-    assert!(serious(&report).is_empty(), "{stdout}");
+    // SIGTERM: the log is flushed before the process ends.
+    node.server.terminate();
     assert!(
-        stdout.contains("HTTP only"),
-        "skipped probes are listed: {stdout}"
+        node.server
+            .exit_within(Duration::from_secs(15))
+            .await
+            .is_some()
     );
-}
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(!text.contains(secret), "arguments reached the audit log");
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 8, "{text}");
+    let by_id = |id: i64| -> &Value {
+        records
+            .iter()
+            .find(|r| r["request_id"].as_str().and_then(|s| s.parse().ok()) == Some(id))
+            .unwrap_or_else(|| panic!("no record of call {id}: {text}"))
+    };
+    let (alice, bob) = (&by_id(1)["principal"], &by_id(2)["principal"]);
+    assert!(alice != bob && *alice != "anonymous", "{alice} {bob}");
 
-#[tokio::test]
-async fn an_unreachable_server_is_a_usage_error() {
-    let out = keel_audit(vec!["http://127.0.0.1:1/mcp".into()]).await;
-    assert_eq!(out.status.code(), Some(2));
-}
+    // Bob's identical call was computed for him, never served from Alice's entry; each
+    // then found their own.
+    assert_eq!(by_id(1)["cache"], "computed");
+    assert_eq!(by_id(2)["cache"], "computed");
+    assert_eq!(by_id(3)["cache"], "l1");
+    assert_eq!(by_id(4)["cache"], "l1");
+    assert_eq!(by_id(1)["arguments_sha256"], by_id(2)["arguments_sha256"]);
 
-#[tokio::test]
-async fn a_flawed_server_fails_the_audit() {
-    // A stdio server that answers every message, malformed or not, with a result.
-    let script = r#"while IFS= read -r line; do printf '%s\n' '{"jsonrpc":"2.0","id":null,"result":{"tools":[]}}'; done"#;
-    let out = keel_audit(vec![
-        "--stdio".into(),
-        "--".into(),
-        "sh".into(),
-        "-c".into(),
-        script.into(),
-    ])
-    .await;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("protocol.malformed-json"), "{stdout}");
+    assert_eq!(by_id(5)["outcome"], "forbidden");
+    assert_eq!(by_id(5)["error_code"], -32003);
+    assert_eq!(by_id(6)["outcome"], "ok");
+    assert_eq!(by_id(1)["outcome"], "ok");
+    assert_eq!(by_id(6)["dependencies"]["db:main"]["breaker"], "closed");
+    assert_eq!(by_id(7)["outcome"], "ok");
+    assert_eq!(by_id(8)["outcome"], "rate_limited");
+    for r in &records {
+        assert_eq!(r["event"], "tool_call");
+        assert!(r["duration_us"].is_u64() && r["ts"].is_string(), "{r}");
+    }
 }

@@ -46,6 +46,14 @@ pub(crate) fn call_key(keyed: &Sha256, arguments: &Value, scope: Option<&str>) -
     CacheKey(h.finalize().into())
 }
 
+/// SHA-256 of `arguments` in canonical form: equal for equal arguments whatever their
+/// member order or whitespace.
+pub(crate) fn arguments_digest(arguments: &Value) -> [u8; 32] {
+    let mut h = Sha256::new();
+    canonical(arguments, &mut h);
+    h.finalize().into()
+}
+
 /// Feeds `value` to the hasher as JSON with object members sorted by key and no
 /// whitespace; strings are written JSON-escaped, so no two values share a form.
 fn canonical(value: &Value, h: &mut Sha256) {

@@ -14,6 +14,8 @@
 
 mod flight;
 mod key;
+
+pub(crate) use key::arguments_digest;
 mod policy;
 mod service;
 #[cfg(test)]

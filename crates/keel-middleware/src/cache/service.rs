@@ -4,7 +4,7 @@
 use std::{
     collections::HashMap,
     sync::{
-        Arc,
+        Arc, Mutex, PoisonError,
         atomic::{AtomicU64, Ordering::Relaxed},
     },
     task::{Context, Poll},
@@ -142,6 +142,9 @@ where
     }
 }
 
+/// The dependencies a computation reached, with their breakers' states.
+type Reached = Arc<Mutex<Vec<(Arc<str>, &'static str)>>>;
+
 async fn cached_call<S>(
     shared: Arc<Shared>,
     policy: Arc<Resolved>,
@@ -159,7 +162,13 @@ where
     let key = call_key(&policy.keyed, &call.arguments, scope);
     let stale = match shared.cache.get(&policy.name, &key, &policy.ttl).await {
         Lookup::Fresh(entry, level) => match read(&entry, level) {
-            Some(result) => return Ok(CallToolResult::from_shared(result)),
+            Some(result) => {
+                keel_core::note_cache(match level {
+                    Level::L1 => "l1",
+                    Level::L2 => "l2",
+                });
+                return Ok(CallToolResult::from_shared(result));
+            }
             None => {
                 shared.cache.invalidate_key(&key).await;
                 None
@@ -168,6 +177,9 @@ where
         Lookup::Stale(entry, level) => read(&entry, level).map(|r| (r, entry.stored_at)),
         Lookup::Miss => None,
     };
+    // The computation runs in a task of its own: the dependencies it reached are handed
+    // back so the leading call's record names them.
+    let reached: Reached = Arc::default();
     let joining = shared.flights.join(key, |token| {
         let work = ToolCall {
             tool: Arc::clone(&call.tool),
@@ -180,21 +192,30 @@ where
             inner.clone(),
             work,
             key,
+            Arc::clone(&reached),
         )
     });
     let leader = joining.is_leader();
     let joined = joining.outcome().await;
-    let counter = if leader {
-        &shared.computed
+    let (counter, how) = if leader {
+        (&shared.computed, "computed")
     } else {
-        &shared.coalesced
+        (&shared.coalesced, "coalesced")
     };
     counter.fetch_add(1, Relaxed);
+    keel_core::note_cache(how);
+    if leader {
+        let reached = reached.lock().unwrap_or_else(PoisonError::into_inner);
+        for (dependency, breaker) in reached.iter() {
+            keel_core::note_dependency(dependency, || breaker);
+        }
+    }
     match joined {
         Joined::Outcome(Outcome::Result(result)) => Ok(CallToolResult::from_shared(result)),
         Joined::Outcome(Outcome::Failed(failure)) => match stale {
             Some((result, stored_at)) if failure.kind().is_dependency_failure() => {
                 shared.stale_served.fetch_add(1, Relaxed);
+                keel_core::note_cache("stale");
                 Ok(marked_stale(result, stored_at, &failure))
             }
             _ => Err(ToolError::Failed(failure)),
@@ -217,12 +238,15 @@ async fn compute<S>(
     inner: S,
     call: ToolCall,
     key: CacheKey,
+    reached: Reached,
 ) -> Outcome
 where
     S: Service<ToolCall, Response = CallToolResult, Error = ToolError> + Send + 'static,
     S::Future: Send + 'static,
 {
-    let outcome = Outcome::of(inner.oneshot(call).await);
+    let (result, notes) = keel_core::collect_notes(inner.oneshot(call)).await;
+    *reached.lock().unwrap_or_else(PoisonError::into_inner) = notes.dependencies;
+    let outcome = Outcome::of(result);
     if let Outcome::Result(result) = &outcome
         && !result.is_error()
         && result.len() <= policy.max_entry_bytes

@@ -51,6 +51,7 @@ impl Record {
         if !self.done {
             self.done = true;
             self.tool.finished(outcome, self.start.elapsed());
+            keel_core::note_outcome(outcome.as_str());
         }
     }
 }

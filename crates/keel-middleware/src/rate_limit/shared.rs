@@ -3,11 +3,15 @@
 //! One Lua script checks all the buckets a request falls in (GCRA, as governor does in
 //! process) and spends from them only when all allow it, so a request refused by one limit
 //! costs nothing from the others. Redis's own clock (`TIME`) times every bucket, so the
-//! nodes' clocks need not agree. The connection is guarded as the dependency
+//! nodes' clocks need not agree. A bucket Redis refused is refused locally until the wait it
+//! named has passed (nothing can refill it sooner), so a flood past a limit costs Redis one
+//! check per wait rather than one per request. The connection is guarded as the dependency
 //! `redis:rate_limits`: a breaker fails fast while Redis is down, and [`OnStoreFailure`]
 //! decides what a request gets meanwhile.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use keel_core::Failure;
 use keel_resilience::{Dependency, Idempotency};
@@ -78,7 +82,12 @@ pub(crate) struct SharedStore {
     pub(crate) guard: Dependency,
     pub(crate) on_failure: OnStoreFailure,
     timeout: Duration,
+    /// Buckets Redis refused, by key, with when they may allow a request again.
+    refused_until: Mutex<HashMap<String, Instant>>,
 }
+
+/// Buckets remembered as refused before the expired ones are swept.
+const REFUSED_SWEEP_AT: usize = 4096;
 
 /// One bucket a request falls in.
 pub(crate) struct Bucket {
@@ -102,6 +111,7 @@ impl SharedStore {
             guard,
             on_failure: config.on_failure,
             timeout: config.timeout,
+            refused_until: Mutex::new(HashMap::new()),
         })
     }
 
@@ -111,6 +121,9 @@ impl SharedStore {
         &self,
         buckets: &[&Bucket],
     ) -> Result<Option<(usize, Duration)>, Failure> {
+        if let Some(refused) = self.still_refused(buckets) {
+            return Ok(Some(refused));
+        }
         let mut invocation = self.script.prepare_invoke();
         for b in buckets {
             let interval = (1_000_000 / u64::from(b.quota.per_second.get())).max(1);
@@ -147,7 +160,41 @@ impl SharedStore {
             .await?;
         Ok(match index {
             0 => None,
-            i => Some((i - 1, Duration::from_micros(wait_us))),
+            i => {
+                let wait = Duration::from_micros(wait_us);
+                if let Some(bucket) = buckets.get(i - 1) {
+                    self.remember_refused(&bucket.key, wait);
+                }
+                Some((i - 1, wait))
+            }
         })
+    }
+
+    /// The first bucket still refused from an earlier answer, and for how long.
+    fn still_refused(&self, buckets: &[&Bucket]) -> Option<(usize, Duration)> {
+        let refused = self
+            .refused_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if refused.is_empty() {
+            return None;
+        }
+        let now = Instant::now();
+        buckets.iter().enumerate().find_map(|(i, b)| {
+            let until = *refused.get(&b.key)?;
+            (until > now).then(|| (i, until - now))
+        })
+    }
+
+    fn remember_refused(&self, key: &str, wait: Duration) {
+        let now = Instant::now();
+        let mut refused = self
+            .refused_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if refused.len() >= REFUSED_SWEEP_AT {
+            refused.retain(|_, until| *until > now);
+        }
+        refused.insert(key.to_owned(), now + wait);
     }
 }

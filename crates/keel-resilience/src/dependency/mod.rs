@@ -11,7 +11,7 @@ use keel_core::{Failure, FailureKind};
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use crate::breaker::{Breaker, BreakerConfig, BreakerSnapshot};
+use crate::breaker::{Breaker, BreakerConfig, BreakerSnapshot, BreakerState};
 use crate::retry::{RetryBudget, RetryBudgetConfig, RetryPolicy, full_jitter};
 
 /// Whether a call may be made twice without harm (a read, a pure computation): only those
@@ -185,7 +185,14 @@ impl Dependency {
                 }
                 tokio::time::sleep(wait).await;
             }
-            let permit = inner.breaker.try_acquire()?;
+            let permit = match inner.breaker.try_acquire() {
+                Ok(permit) => permit,
+                Err(open) => {
+                    keel_core::note_dependency(&inner.name, || BreakerState::Open.as_str());
+                    return Err(open.into());
+                }
+            };
+            keel_core::note_dependency(&inner.name, || inner.breaker.state().as_str());
             let outcome = match tokio::time::timeout(inner.config.timeout, attempt()).await {
                 Ok(outcome) => outcome,
                 Err(_) => {
