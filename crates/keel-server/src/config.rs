@@ -190,6 +190,9 @@ pub struct SessionsConfig {
     /// How long a request keeps running after its SSE connection went, for the client to
     /// resume with `Last-Event-ID`, seconds.
     pub resume_window_secs: u64,
+    /// Live sessions at most; `initialize` past it is refused as an overload (default
+    /// 10000).
+    pub max: usize,
 }
 
 impl Default for SessionsConfig {
@@ -198,6 +201,7 @@ impl Default for SessionsConfig {
             idle_timeout_secs: 1800,
             mode: "lenient".into(),
             resume_window_secs: 60,
+            max: 10_000,
         }
     }
 }
@@ -279,6 +283,11 @@ impl Config {
                 "sessions.mode must be lenient or strict, not {:?}",
                 self.sessions.mode
             )));
+        }
+        if self.sessions.max == 0 {
+            return Err(ConfigError::Invalid(
+                "sessions.max must be at least 1".into(),
+            ));
         }
         for (key, secs, least) in [
             (

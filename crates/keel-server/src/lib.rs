@@ -32,7 +32,7 @@ pub use health::{Check, CheckFuture, CheckResult, Health, HealthConfig, SELF_CHE
 pub use rate_limits::{OnFailure, QuotaConfig, RateLimitsConfig, RedisStoreConfig};
 pub use resilience::ResilienceConfig;
 pub use serve::{
-    Extras, Readiness, Server, ServerBuilder, build_dispatcher, serve_http, serve_stdio,
+    Extras, Readiness, Server, ServerBuilder, build_dispatcher, http_app, serve_http, serve_stdio,
 };
 pub use status::{STATUS_URI, Status, StatusConfig, StatusSection};
 pub use status_cli::StatusArgs;

@@ -64,7 +64,10 @@ pub fn build_dispatcher(
 /// Lists are filtered per caller when `[auth]` requires scopes: their client cache hints turn
 /// private then, since two callers may see different lists.
 fn dispatch_settings(config: &Config) -> DispatchSettings {
-    let mut settings = DispatchSettings::default();
+    let mut settings = DispatchSettings {
+        max_sessions: config.sessions.max,
+        ..DispatchSettings::default()
+    };
     if let Some(filter) = config
         .auth
         .as_ref()
@@ -417,6 +420,23 @@ impl Server {
         &self.status
     }
 
+    /// This server's HTTP application without a listener or background tasks: for driving
+    /// the real router in process (tests, fuzzing).
+    ///
+    /// # Errors
+    /// `[auth]` that cannot be set up.
+    pub fn into_http_app(self) -> std::io::Result<axum::Router> {
+        let extras = Extras {
+            metrics: Some(self.metrics),
+            readiness: self.readiness,
+            cache: self.cache,
+            dependencies: Some(self.dependencies),
+            health: Some(self.health),
+            status: Some(self.status),
+        };
+        http_app(&self.config, self.dispatcher, extras)
+    }
+
     /// Serves Streamable HTTP until `shutdown` fires and the drain ends.
     /// Then stops the cache's background tasks (Redis subscriber and writes).
     pub async fn serve_http(self, shutdown: CancellationToken) -> std::io::Result<()> {
@@ -499,27 +519,6 @@ pub async fn serve_http(
     extras: Extras,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let hosts = &config.http.allowed_hosts;
-    let origins = if hosts.iter().any(|h| h == "*") {
-        OriginPolicy::Any
-    } else {
-        OriginPolicy::Hosts(hosts.clone())
-    };
-    let settings = HttpSettings {
-        max_body_bytes: config.http.max_body_bytes,
-        body_read_timeout: Duration::from_secs(config.http.body_read_timeout_secs),
-        origins,
-        session_mode: if config.sessions.mode == "strict" {
-            SessionMode::Strict
-        } else {
-            SessionMode::Lenient
-        },
-        resume: ResumeSettings {
-            window: Duration::from_secs(config.sessions.resume_window_secs),
-            ..ResumeSettings::default()
-        },
-        ..HttpSettings::default()
-    };
     let lifecycle = dispatcher.shutdown().clone();
     let driver = tokio::spawn(drain_on(
         shutdown,
@@ -536,7 +535,29 @@ pub async fn serve_http(
         health.run_once().await;
         lifecycle.spawn_until_drain(health.run());
     }
-    let ready = readyz(extras.readiness, extras.health, lifecycle.clone());
+    let app = http_app(config, dispatcher, extras)?;
+    let limits = config.http.limits();
+    warn_over_file_limit(limits.max_connections);
+    tracing::info!(addr = %listener.local_addr()?, path = %config.http.path, "serving Streamable HTTP");
+    let result = keel_transport::serve_http(listener, app, limits, lifecycle).await;
+    driver.abort();
+    result
+}
+
+/// The whole HTTP application: MCP at `[http] path` (behind `[auth]` when set), health,
+/// readiness, and the optional metrics, status and admin endpoints. Serving it is
+/// [`serve_http`]'s; this builds it alone, for tests and fuzzing through the real router.
+///
+/// # Errors
+/// `[auth]` that cannot be set up (an unreadable JWKS file).
+pub fn http_app(
+    config: &Config,
+    dispatcher: Arc<Dispatcher>,
+    extras: Extras,
+) -> std::io::Result<axum::Router> {
+    let lifecycle = dispatcher.shutdown().clone();
+    let settings = http_settings(config);
+    let ready = readyz(extras.readiness, extras.health, lifecycle);
     let mut app = keel_transport::router(dispatcher, settings, &config.http.path);
     if let Some(auth) = &config.auth {
         app = crate::auth::protect(app, auth).map_err(std::io::Error::other)?;
@@ -603,12 +624,31 @@ pub async fn serve_http(
             "cache invalidation endpoint on"
         );
     }
-    let limits = config.http.limits();
-    warn_over_file_limit(limits.max_connections);
-    tracing::info!(addr = %listener.local_addr()?, path = %config.http.path, "serving Streamable HTTP");
-    let result = keel_transport::serve_http(listener, app, limits, lifecycle).await;
-    driver.abort();
-    result
+    Ok(app)
+}
+
+fn http_settings(config: &Config) -> HttpSettings {
+    let hosts = &config.http.allowed_hosts;
+    let origins = if hosts.iter().any(|h| h == "*") {
+        OriginPolicy::Any
+    } else {
+        OriginPolicy::Hosts(hosts.clone())
+    };
+    HttpSettings {
+        max_body_bytes: config.http.max_body_bytes,
+        body_read_timeout: Duration::from_secs(config.http.body_read_timeout_secs),
+        origins,
+        session_mode: if config.sessions.mode == "strict" {
+            SessionMode::Strict
+        } else {
+            SessionMode::Lenient
+        },
+        resume: ResumeSettings {
+            window: Duration::from_secs(config.sessions.resume_window_secs),
+            ..ResumeSettings::default()
+        },
+        ..HttpSettings::default()
+    }
 }
 
 /// `/readyz`: 200 while serving (degraded parts listed), 503 once draining.

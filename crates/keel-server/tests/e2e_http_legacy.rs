@@ -209,3 +209,40 @@ async fn legacy_2025_03_26_session_serves_a_batch() {
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
 }
+
+#[tokio::test]
+async fn initialize_past_the_session_cap_is_refused_until_a_session_ends() {
+    let http = Http::over(support::KeelHttp::start_with_config("[sessions]\nmax = 3\n").await);
+    let mut sessions = Vec::new();
+    for _ in 0..3 {
+        sessions.push(http.open_session().await);
+    }
+    // A client opening sessions in a loop gets an overload, not a fourth session.
+    let refused = http.post(&[], &initialize(9, LATEST_LEGACY)).await;
+    assert!(refused.header(SESSION).is_none(), "{}", refused.text);
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    let body = refused.json();
+    assert_eq!(body["error"]["code"], -32000, "{body}");
+    assert_eq!(body["error"]["data"]["limit"], "sessions");
+    // The sessions that exist keep working.
+    let r = http
+        .in_session(
+            &sessions[0],
+            &request(2, "tools/call", echo_params("still")),
+        )
+        .await;
+    assert_eq!(echoed_text(&r.result(&json!(2))), "still");
+    // One ends: there is room again.
+    let deleted = http
+        .send(
+            Method::DELETE,
+            &[
+                (SESSION, &sessions[1]),
+                ("mcp-protocol-version", LATEST_LEGACY),
+            ],
+            "",
+        )
+        .await;
+    assert!(deleted.status.is_success());
+    http.open_session().await;
+}

@@ -103,6 +103,9 @@ pub struct DispatchSettings {
     /// What each principal may see in `tools/list`, `resources/list` and `prompts/list`;
     /// `None`: everything, for everyone.
     pub list_filter: Option<Arc<dyn ListFilter>>,
+    /// Live legacy sessions at most: `initialize` past it is refused as an overload until
+    /// sessions end or expire, so a client opening sessions in a loop cannot exhaust memory.
+    pub max_sessions: usize,
 }
 
 /// What a list names.
@@ -131,6 +134,7 @@ impl Default for DispatchSettings {
                 scope: CacheScope::Shared,
             },
             list_filter: None,
+            max_sessions: 10_000,
         }
     }
 }

@@ -4,13 +4,16 @@
 use std::sync::Arc;
 
 use keel_protocol::{
-    ProtocolVersion, RequestId, RpcError, SUPPORTED_VERSIONS, encode_notification, encode_result,
-    meta, methods, negotiate_legacy,
+    ErrorCode, ProtocolVersion, RequestId, RpcError, SUPPORTED_VERSIONS, encode_notification,
+    encode_result, meta, methods, negotiate_legacy,
 };
 use serde_json::{Map, Value, json};
 
 use super::{ParsedRequest, Reply, RequestEnv, Router};
 use crate::{ClientCaps, ListChange, LogLevel, Outbound};
+
+/// When a client refused for want of session room should try again.
+const SESSIONS_FULL_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Router {
     fn capabilities(&self, version: ProtocolVersion) -> Value {
@@ -49,6 +52,21 @@ impl Router {
         });
         if let Some(i) = &self.info.instructions {
             result["instructions"] = json!(i);
+        }
+        if env.sessions_enabled && self.sessions.len() >= self.settings.max_sessions {
+            let e = RpcError::new(
+                ErrorCode::SERVER_OVERLOADED,
+                "too many live sessions; retry later",
+            )
+            .with_data(json!({
+                "kind": "overloaded",
+                "limit": "sessions",
+                "retryAfterMs": SESSIONS_FULL_RETRY.as_millis() as u64,
+                "retryable": true,
+            }));
+            let mut reply = Reply::error(Some(id), &e);
+            reply.retry_after = Some(SESSIONS_FULL_RETRY);
+            return reply;
         }
         let created = if env.sessions_enabled {
             let session = self.new_session(version, caps, env.principal.clone());
