@@ -22,6 +22,8 @@ mod status;
 mod status_cli;
 
 pub use admin::INVALIDATE_PATH;
+/// The HTTP framework [`http_app`] builds on, at the version it builds with.
+pub use axum;
 pub use admission::{AdmissionConfig, ClassConfig, ToolAdmissionConfig};
 pub use audit::AuditSection;
 pub use auth::{ApiKeyConfig, AuthConfig};
