@@ -1,6 +1,10 @@
 //! Configuration: one TOML file plus `KEEL_*` environment overrides, validated once.
 
-use std::{net::SocketAddr, path::Path, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use serde::Deserialize;
 
@@ -123,6 +127,24 @@ pub struct HttpConfig {
     /// Most connections served at once; more are closed as soon as they are accepted. Keep
     /// it below the process's file limit (`ulimit -n`).
     pub max_connections: usize,
+    /// TLS on the listener, for direct exposure; off behind a terminating proxy.
+    pub tls: Option<TlsConfig>,
+}
+
+/// `[http.tls]`: PEM files, read at start.
+///
+/// ```toml
+/// [http.tls]
+/// cert = "/etc/keel/cert.pem"   # the chain, leaf first
+/// key = "/etc/keel/key.pem"     # PKCS#8, PKCS#1 or SEC1
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key.
+    pub key: PathBuf,
 }
 
 impl Default for HttpConfig {
@@ -137,6 +159,7 @@ impl Default for HttpConfig {
             header_read_timeout_secs: limits.header_read_timeout.as_secs(),
             idle_timeout_secs: limits.idle_timeout.as_secs(),
             max_connections: limits.max_connections,
+            tls: None,
         }
     }
 }

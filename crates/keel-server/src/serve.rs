@@ -519,6 +519,15 @@ pub async fn serve_http(
     extras: Extras,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    // Certificate files are read before anything starts: a bad one stops the start.
+    let tls = match &config.http.tls {
+        None => None,
+        Some(tls) => {
+            let acceptor = keel_transport::tls_acceptor(&tls.cert, &tls.key)?;
+            tracing::info!(cert = %tls.cert.display(), "TLS on");
+            Some(acceptor)
+        }
+    };
     let lifecycle = dispatcher.shutdown().clone();
     let driver = tokio::spawn(drain_on(
         shutdown,
@@ -539,7 +548,12 @@ pub async fn serve_http(
     let limits = config.http.limits();
     warn_over_file_limit(limits.max_connections);
     tracing::info!(addr = %listener.local_addr()?, path = %config.http.path, "serving Streamable HTTP");
-    let result = keel_transport::serve_http(listener, app, limits, lifecycle).await;
+    let result = match tls {
+        None => keel_transport::serve_http(listener, app, limits, lifecycle).await,
+        Some(acceptor) => {
+            keel_transport::serve_https(listener, app, limits, lifecycle, acceptor).await
+        }
+    };
     driver.abort();
     result
 }

@@ -10,6 +10,7 @@ mod http;
 mod stdio;
 
 pub use http::{
-    ConnectionLimits, HttpSettings, OriginPolicy, ResumeSettings, SessionMode, router, serve_http,
+    ConnectionLimits, HttpSettings, OriginPolicy, ResumeSettings, SessionMode, TlsAcceptor, router,
+    serve_http, serve_https, tls_acceptor,
 };
 pub use stdio::serve_stdio;

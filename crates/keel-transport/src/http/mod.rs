@@ -8,6 +8,7 @@ mod response;
 mod resume;
 mod serve;
 mod session;
+mod tls;
 
 use std::{sync::Arc, time::Duration};
 
@@ -16,7 +17,8 @@ use keel_core::Dispatcher;
 
 pub use guard::OriginPolicy;
 pub use resume::ResumeSettings;
-pub use serve::{ConnectionLimits, serve_http};
+pub use serve::{ConnectionLimits, serve_http, serve_https};
+pub use tls::{TlsAcceptor, tls_acceptor};
 
 /// What to do with a legacy request that carries no `Mcp-Session-Id`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,6 +13,7 @@ use tokio::{net::TcpListener, sync::Semaphore, time::Instant};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::connection::{self, Shared};
+use super::tls::TlsAcceptor;
 
 /// Limits on the connections of the HTTP server.
 #[derive(Debug, Clone, Copy)]
@@ -51,6 +52,28 @@ pub async fn serve_http(
     app: Router,
     limits: ConnectionLimits,
     shutdown: Shutdown,
+) -> io::Result<()> {
+    serve(listener, app, limits, shutdown, None).await
+}
+
+/// [`serve_http`] over TLS: each connection's handshake must end within the header timeout
+/// (it counts against the connection cap meanwhile); one that fails or stalls is closed.
+pub async fn serve_https(
+    listener: TcpListener,
+    app: Router,
+    limits: ConnectionLimits,
+    shutdown: Shutdown,
+    tls: TlsAcceptor,
+) -> io::Result<()> {
+    serve(listener, app, limits, shutdown, Some(tls)).await
+}
+
+async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: ConnectionLimits,
+    shutdown: Shutdown,
+    tls: Option<TlsAcceptor>,
 ) -> io::Result<()> {
     let mut http1 = http1::Builder::new();
     // The connection's own watchdog enforces the head and idle timeouts.
@@ -91,12 +114,23 @@ pub async fn serve_http(
             refusals.note(limits.max_connections);
             continue;
         };
-        connections.spawn(connection::serve(
-            stream,
-            Arc::clone(&shared),
-            busy.token(),
-            permit,
-        ));
+        let shared = Arc::clone(&shared);
+        let busy = busy.token();
+        match &tls {
+            None => {
+                connections.spawn(connection::serve(stream, shared, busy, permit));
+            }
+            Some(tls) => {
+                let handshake = tls.accept(stream);
+                connections.spawn(async move {
+                    match tokio::time::timeout(shared.limits.header_read_timeout, handshake).await {
+                        Ok(Ok(stream)) => connection::serve(stream, shared, busy, permit).await,
+                        Ok(Err(error)) => tracing::debug!(%error, "TLS handshake failed"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    }
+                });
+            }
+        }
     }
     drop(listener);
     tracing::info!(

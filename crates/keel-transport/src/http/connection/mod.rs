@@ -17,7 +17,11 @@ use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use keel_core::Shutdown;
-use tokio::{net::TcpStream, sync::OwnedSemaphorePermit, time::Instant};
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    sync::OwnedSemaphorePermit,
+    time::Instant,
+};
 use tokio_util::{sync::CancellationToken, task::task_tracker::TaskTrackerToken};
 
 use self::{
@@ -42,12 +46,14 @@ pub(crate) struct Shared {
 /// Serves one connection until it closes, times out, or the server stops. `busy` is held
 /// while the connection has work in flight during a drain; `_permit` is its place under
 /// the connection cap.
-pub(crate) async fn serve(
-    stream: TcpStream,
+pub(crate) async fn serve<S>(
+    stream: S,
     shared: Arc<Shared>,
     busy: TaskTrackerToken,
     _permit: OwnedSemaphorePermit,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Watched::new(stream, Arc::clone(&activity)));
     let service = ConnService {
