@@ -11,6 +11,11 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$KEEL_CACHE/target}
 # One-off builds gain nothing from incremental state; it would only grow the cache.
 export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 mkdir -p "$KEEL_CACHE"
+# Artifacts no build has touched for two days are stale (old test binaries pile up to tens
+# of gigabytes); cargo rebuilds whatever is still needed.
+if [ -d "$CARGO_TARGET_DIR/debug/deps" ]; then
+  find "$CARGO_TARGET_DIR/debug/deps" -type f -mtime +2 -delete
+fi
 
 step() { printf '\n== %s\n' "$*"; }
 
@@ -21,6 +26,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v python3 >/dev/null || need+=(python3)
 # keel bench's HTML report is checked as a browser renders it.
 command -v chromium >/dev/null || need+=(chromium)
+# The Grafana dashboard's queries are checked against a real Prometheus.
+command -v prometheus >/dev/null || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
   $sudo apt-get update -qq
@@ -55,6 +62,9 @@ bash scripts/html-report.sh
 
 step "the live status page in headless Chromium, PostgreSQL frozen"
 bash scripts/status-page.sh
+
+step "the Grafana dashboard's queries against a real Prometheus scraping Keel under load"
+bash scripts/dashboard-check.sh
 
 step "MCP conformance suites"
 bash scripts/conformance.sh

@@ -37,6 +37,36 @@ pub enum AuthError {
 }
 
 impl AuthError {
+    /// Every reason, in a fixed order (for counters per reason).
+    pub const ALL: [Self; 10] = [
+        Self::Missing,
+        Self::Malformed,
+        Self::Algorithm,
+        Self::UnknownKey,
+        Self::Signature,
+        Self::Expired,
+        Self::NotYetValid,
+        Self::Audience,
+        Self::Issuer,
+        Self::KeysUnavailable,
+    ];
+
+    /// A short label for metrics and logs.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::Malformed => "malformed",
+            Self::Algorithm => "algorithm",
+            Self::UnknownKey => "unknown_key",
+            Self::Signature => "signature",
+            Self::Expired => "expired",
+            Self::NotYetValid => "not_yet_valid",
+            Self::Audience => "audience",
+            Self::Issuer => "issuer",
+            Self::KeysUnavailable => "keys_unavailable",
+        }
+    }
+
     /// The RFC 6750 error code for `WWW-Authenticate`.
     pub fn code(&self) -> Option<&'static str> {
         match self {

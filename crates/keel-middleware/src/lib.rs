@@ -27,6 +27,7 @@ mod admission;
 mod audit;
 mod cache;
 mod fallback;
+mod input_limits;
 mod metrics;
 mod rate_limit;
 #[cfg(test)]
@@ -44,6 +45,7 @@ pub use cache::{
     CACHE_META_KEY, CacheHandle, CacheLayer, CacheReport, CacheService, PolicyOverride,
 };
 pub use fallback::{FallbackLayer, FallbackService, any_fallback};
+pub use input_limits::{InputLimits, InputLimitsLayer, InputLimitsService, LimitsFuture};
 pub use metrics::{
     CONTENT_TYPE, Metrics, MetricsFuture, MetricsLayer, MetricsService, Outcome,
     RequestMetricsFuture, RequestMetricsLayer, RequestMetricsService, RequestOutcome,

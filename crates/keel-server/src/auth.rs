@@ -248,16 +248,51 @@ struct Guard {
     verifier: Option<Verifier>,
     api_keys: ApiKeys,
     metadata_url: String,
+    failures: Arc<AuthFailures>,
 }
 
 /// Puts bearer authentication in front of the MCP route of `mcp` and adds the metadata
 /// routes.
-pub(crate) fn protect(mcp: Router, config: &AuthConfig) -> Result<Router, ConfigError> {
+/// Refused credentials by reason, for `/metrics`.
+#[derive(Debug, Default)]
+pub(crate) struct AuthFailures([std::sync::atomic::AtomicU64; AuthError::ALL.len()]);
+
+impl AuthFailures {
+    fn count(&self, error: &AuthError) {
+        if let Some(i) = AuthError::ALL.iter().position(|e| e == error) {
+            self.0[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// `keel_auth_failures_total{reason}` in the Prometheus text format.
+    pub(crate) fn render(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        out.push_str(
+            "# HELP keel_auth_failures_total Requests refused 401 for their credentials, by reason.\n\
+             # TYPE keel_auth_failures_total counter\n",
+        );
+        for (error, n) in AuthError::ALL.iter().zip(&self.0) {
+            let _ = writeln!(
+                out,
+                "keel_auth_failures_total{{reason=\"{}\"}} {}",
+                error.reason(),
+                n.load(std::sync::atomic::Ordering::Relaxed)
+            );
+        }
+    }
+}
+
+pub(crate) fn protect(
+    mcp: Router,
+    config: &AuthConfig,
+    failures: Arc<AuthFailures>,
+) -> Result<Router, ConfigError> {
     let (metadata_url, suffixed) = config.metadata_url();
     let guard = Arc::new(Guard {
         verifier: config.verifier()?,
         api_keys: config.keys().map_err(ConfigError::Invalid)?,
         metadata_url,
+        failures,
     });
     let metadata = ProtectedResourceMetadata::new(
         config.resource.clone(),
@@ -314,6 +349,7 @@ async fn authenticate(
             next.run(request).await
         }
         Err(e) => {
+            guard.failures.count(&e);
             tracing::debug!(reason = %e, "bearer token refused");
             let challenge = www_authenticate(
                 &guard.metadata_url,

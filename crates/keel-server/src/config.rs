@@ -80,6 +80,39 @@ pub struct Config {
     pub rate_limits: crate::RateLimitsConfig,
     /// The audit log of tool calls; absent, none is kept.
     pub audit: Option<crate::AuditSection>,
+    /// Bounds on request params.
+    pub input: InputConfig,
+}
+
+/// `[input]`: bounds every request's params meet before anything runs; past them, `-32602`
+/// naming where.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InputConfig {
+    /// Longest string value or object key, bytes (default 1 MiB).
+    pub max_string_bytes: usize,
+    /// Deepest nesting of objects and arrays (default 32, at most 128).
+    pub max_depth: usize,
+}
+
+impl Default for InputConfig {
+    fn default() -> Self {
+        let limits = keel_middleware::InputLimits::default();
+        Self {
+            max_string_bytes: limits.max_string_bytes,
+            max_depth: limits.max_depth,
+        }
+    }
+}
+
+impl InputConfig {
+    /// The bounds.
+    pub fn limits(&self) -> keel_middleware::InputLimits {
+        keel_middleware::InputLimits {
+            max_string_bytes: self.max_string_bytes,
+            max_depth: self.max_depth,
+        }
+    }
 }
 
 impl Default for Config {
@@ -98,6 +131,7 @@ impl Default for Config {
             auth: None,
             rate_limits: crate::RateLimitsConfig::default(),
             audit: None,
+            input: InputConfig::default(),
             instructions: Some("Keel MCP server. Call tools/list to see what it offers.".into()),
         }
     }
@@ -356,6 +390,14 @@ impl Config {
         self.rate_limits.store()?;
         if let Some(audit) = &self.audit {
             audit.config()?;
+        }
+        if self.input.max_string_bytes == 0
+            || !(1..=keel_protocol::MAX_NESTING).contains(&self.input.max_depth)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "input.max_string_bytes must be positive and input.max_depth between 1 and {}",
+                keel_protocol::MAX_NESTING
+            )));
         }
         self.cache.validate()
     }

@@ -28,7 +28,9 @@ pub use auth::{ApiKeyConfig, AuthConfig};
 /// The HTTP framework [`http_app`] builds on, at the version it builds with.
 pub use axum;
 pub use cache::{CACHE_STATS_URI, CacheConfig, RedisSection, ScopeConfig, ToolCacheConfig};
-pub use config::{Config, ConfigError, HttpConfig, SessionsConfig, ShutdownConfig, TlsConfig};
+pub use config::{
+    Config, ConfigError, HttpConfig, InputConfig, SessionsConfig, ShutdownConfig, TlsConfig,
+};
 pub use echo::{EchoArgs, echo_tool};
 pub use health::{Check, CheckFuture, CheckResult, Health, HealthConfig, SELF_CHECK, Verdict};
 pub use rate_limits::{OnFailure, QuotaConfig, RateLimitsConfig, RedisStoreConfig};

@@ -12,8 +12,8 @@ use keel_core::{
     ToolError, ToolService,
 };
 use keel_middleware::{
-    AdmissionLayer, AuditLog, CacheHandle, CacheLayer, Metrics, RequestAdmissionLayer,
-    RequestMetricsLayer, TimeoutLayer,
+    AdmissionLayer, AuditLog, CacheHandle, CacheLayer, InputLimitsLayer, Metrics,
+    RequestAdmissionLayer, RequestMetricsLayer, TimeoutLayer,
 };
 use keel_resilience::Dependencies;
 use keel_transport::{HttpSettings, OriginPolicy, ResumeSettings, SessionMode};
@@ -309,6 +309,7 @@ impl ServerBuilder {
         let tools = BoxCloneSyncService::new(metrics.layer().layer(tools));
         let requests = RequestStack {
             metrics: metrics.request_layer(),
+            limits: InputLimitsLayer::new(self.config.input.limits()),
             admission: admission.request_layer(),
             layers: request_layers,
         };
@@ -333,6 +334,7 @@ impl ServerBuilder {
 /// added layer costs one more boxed future per request.
 struct RequestStack {
     metrics: RequestMetricsLayer,
+    limits: InputLimitsLayer,
     admission: RequestAdmissionLayer,
     layers: Vec<RequestLayerFn>,
 }
@@ -351,11 +353,12 @@ impl MethodStack for RequestStack {
             return MethodService::new(
                 ServiceBuilder::new()
                     .layer(self.metrics.clone())
+                    .layer(self.limits)
                     .layer(self.admission.clone())
                     .service(route),
             );
         }
-        let mut inner = MethodService::new(self.admission.layer(route));
+        let mut inner = MethodService::new(self.limits.layer(self.admission.layer(route)));
         for layer in self.layers.iter().rev() {
             inner = layer(inner);
         }
@@ -573,8 +576,13 @@ pub fn http_app(
     let settings = http_settings(config);
     let ready = readyz(extras.readiness, extras.health, lifecycle);
     let mut app = keel_transport::router(dispatcher, settings, &config.http.path);
-    if let Some(auth) = &config.auth {
-        app = crate::auth::protect(app, auth).map_err(std::io::Error::other)?;
+    let auth_failures = config
+        .auth
+        .as_ref()
+        .map(|_| Arc::new(crate::auth::AuthFailures::default()));
+    if let (Some(auth), Some(failures)) = (&config.auth, &auth_failures) {
+        app =
+            crate::auth::protect(app, auth, Arc::clone(failures)).map_err(std::io::Error::other)?;
         tracing::info!(
             issuer = auth.issuer.as_deref().unwrap_or("-"),
             api_keys = auth.api_keys.len(),
@@ -593,6 +601,9 @@ pub fn http_app(
                 let mut text = m.render();
                 if let Some(d) = &dependencies {
                     crate::resilience::render_metrics(d, &mut text);
+                }
+                if let Some(failures) = &auth_failures {
+                    failures.render(&mut text);
                 }
                 async move {
                     (

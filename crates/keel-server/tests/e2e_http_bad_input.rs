@@ -308,3 +308,47 @@ async fn fifty_concurrent_calls_on_one_session_all_succeed() {
     done.sort_unstable();
     assert_eq!(done, (0..50).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn strings_and_nesting_past_the_input_bounds_are_refused_naming_where() {
+    let mut http = Http::over(
+        support::KeelHttp::start_with_config("[input]\nmax_string_bytes = 64\nmax_depth = 4\n")
+            .await,
+    );
+    let long = "x".repeat(65);
+    let r = http
+        .modern(&request(
+            1,
+            "tools/call",
+            with_modern_meta(json!({ "name": "echo", "arguments": { "text": long } })),
+        ))
+        .await;
+    let body = r.error(StatusCode::OK, -32602, &json!(1));
+    assert_eq!(
+        body["error"]["data"]["pointer"], "/arguments/text",
+        "{body}"
+    );
+    let deep = json!({ "name": "echo", "arguments": { "text": "hi", "extra": [[[1]]] } });
+    let r = http
+        .modern(&request(2, "tools/call", with_modern_meta(deep)))
+        .await;
+    let body = r.error(StatusCode::OK, -32602, &json!(2));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("4 levels"),
+        "{body}"
+    );
+    // Within the bounds, hostile text is data: echoed back as sent.
+    let hostile = "\u{202e}<script>${jndi:x}</script>\u{0}";
+    let r = http
+        .modern(&request(
+            3,
+            "tools/call",
+            with_modern_meta(json!({ "name": "echo", "arguments": { "text": hostile } })),
+        ))
+        .await;
+    assert_eq!(echoed_text(&r.result(&json!(3))), hostile);
+    http.assert_alive().await;
+}

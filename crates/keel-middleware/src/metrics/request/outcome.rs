@@ -19,6 +19,10 @@ pub enum RequestOutcome {
     InternalError,
     /// `-32000`: shed by admission or another overload.
     Overloaded,
+    /// `-32003`: the caller lacks a scope the target requires.
+    Forbidden,
+    /// `-32029`: a rate limit refused it.
+    RateLimited,
     /// Another implementation-defined code, `-32099..=-32001`.
     ServerError,
     /// Any other code.
@@ -29,13 +33,15 @@ pub enum RequestOutcome {
 
 impl RequestOutcome {
     /// Every outcome, in rendering order.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 11] = [
         Self::Ok,
         Self::InvalidRequest,
         Self::MethodNotFound,
         Self::InvalidParams,
         Self::InternalError,
         Self::Overloaded,
+        Self::Forbidden,
+        Self::RateLimited,
         Self::ServerError,
         Self::OtherError,
         Self::Cancelled,
@@ -50,6 +56,8 @@ impl RequestOutcome {
             Self::InvalidParams => "invalid_params",
             Self::InternalError => "internal_error",
             Self::Overloaded => "overloaded",
+            Self::Forbidden => "forbidden",
+            Self::RateLimited => "rate_limited",
             Self::ServerError => "server_error",
             Self::OtherError => "other_error",
             Self::Cancelled => "cancelled",
@@ -72,6 +80,8 @@ impl RequestOutcome {
             ErrorCode::INVALID_PARAMS => Self::InvalidParams,
             ErrorCode::INTERNAL_ERROR => Self::InternalError,
             ErrorCode::SERVER_OVERLOADED => Self::Overloaded,
+            ErrorCode::INSUFFICIENT_SCOPE => Self::Forbidden,
+            ErrorCode::RATE_LIMITED => Self::RateLimited,
             ErrorCode(-32099..=-32001) => Self::ServerError,
             _ => Self::OtherError,
         }
