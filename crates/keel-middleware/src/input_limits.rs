@@ -22,7 +22,8 @@ use tower::{Layer, Service};
 pub struct InputLimits {
     /// Longest string (a value or an object key), in bytes.
     pub max_string_bytes: usize,
-    /// Deepest nesting of objects and arrays inside params.
+    /// Deepest nesting of objects and arrays, params being level 1 (`arguments` 2, an
+    /// object inside it 3, …).
     pub max_depth: usize,
 }
 
@@ -220,7 +221,7 @@ mod tests {
         assert!(
             check(
                 limits,
-                json!({ "arguments": { "a": "short", "b": [1, [2]] } })
+                json!({ "arguments": { "a": "short", "b": [1, 2] } })
             )
             .is_ok()
         );
