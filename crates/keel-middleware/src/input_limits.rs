@@ -215,7 +215,7 @@ mod tests {
     #[test]
     fn strings_and_nesting_past_the_bounds_are_found_where_they_are() {
         let limits = InputLimits {
-            max_string_bytes: 8,
+            max_string_bytes: 12,
             max_depth: 3,
         };
         assert!(
@@ -227,11 +227,11 @@ mod tests {
         );
         let (at, what) = check(
             limits,
-            json!({ "arguments": { "list": ["ok", "far too long"] } }),
+            json!({ "arguments": { "list": ["ok", "far too long!!"] } }),
         )
         .unwrap_err();
         assert_eq!(at, "arguments/list/1");
-        assert!(what.contains("12 bytes"), "{what}");
+        assert!(what.contains("14 bytes"), "{what}");
         let (at, what) = check(limits, json!({ "arguments": { "a/b": { "c": [] } } })).unwrap_err();
         assert_eq!(at, "arguments/a~1b/c");
         assert!(what.contains("3 levels"), "{what}");
