@@ -163,6 +163,9 @@ pub struct HttpConfig {
     pub max_connections: usize,
     /// TLS on the listener, for direct exposure; off behind a terminating proxy.
     pub tls: Option<TlsConfig>,
+    /// Serve `/metrics` on this address instead of beside MCP (plain HTTP, no auth: keep
+    /// it on a private interface).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// `[http.tls]`: PEM files, read at start.
@@ -194,6 +197,7 @@ impl Default for HttpConfig {
             idle_timeout_secs: limits.idle_timeout.as_secs(),
             max_connections: limits.max_connections,
             tls: None,
+            metrics_listen: None,
         }
     }
 }

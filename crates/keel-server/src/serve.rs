@@ -547,16 +547,38 @@ pub async fn serve_http(
         health.run_once().await;
         lifecycle.spawn_until_drain(health.run());
     }
-    let app = http_app(config, dispatcher, extras)?;
+    let (app, metrics_app) = http_apps(config, dispatcher, extras)?;
+    let metrics_listener = match (metrics_app, config.http.metrics_listen) {
+        (Some(metrics_app), Some(addr)) => {
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            tracing::info!(addr = %listener.local_addr()?, "serving /metrics apart");
+            Some((listener, metrics_app))
+        }
+        _ => None,
+    };
     let limits = config.http.limits();
     warn_over_file_limit(limits.max_connections);
     tracing::info!(addr = %listener.local_addr()?, path = %config.http.path, "serving Streamable HTTP");
+    // The metrics listener drains with the main one (same lifecycle).
+    let metrics_server = metrics_listener.map(|(listener, metrics_app)| {
+        tokio::spawn(keel_transport::serve_http(
+            listener,
+            metrics_app,
+            limits,
+            lifecycle.clone(),
+        ))
+    });
     let result = match tls {
         None => keel_transport::serve_http(listener, app, limits, lifecycle).await,
         Some(acceptor) => {
             keel_transport::serve_https(listener, app, limits, lifecycle, acceptor).await
         }
     };
+    if let Some(metrics_server) = metrics_server
+        && let Ok(Err(error)) = metrics_server.await
+    {
+        tracing::warn!(%error, "the metrics listener ended with an error");
+    }
     driver.abort();
     result
 }
@@ -572,6 +594,19 @@ pub fn http_app(
     dispatcher: Arc<Dispatcher>,
     extras: Extras,
 ) -> std::io::Result<axum::Router> {
+    let (app, metrics) = http_apps(config, dispatcher, extras)?;
+    Ok(match metrics {
+        Some(metrics) => app.merge(metrics),
+        None => app,
+    })
+}
+
+/// [`http_app`], with `/metrics` apart when `[http] metrics_listen` is set.
+fn http_apps(
+    config: &Config,
+    dispatcher: Arc<Dispatcher>,
+    extras: Extras,
+) -> std::io::Result<(axum::Router, Option<axum::Router>)> {
     let lifecycle = dispatcher.shutdown().clone();
     let settings = http_settings(config);
     let ready = readyz(extras.readiness, extras.health, lifecycle);
@@ -593,9 +628,10 @@ pub fn http_app(
     let mut app = app
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(move || std::future::ready(ready())));
+    let mut metrics_app = None;
     if let Some(m) = extras.metrics {
         let dependencies = extras.dependencies;
-        app = app.route(
+        let route = axum::Router::new().route(
             "/metrics",
             get(move || {
                 let mut text = m.render();
@@ -613,6 +649,13 @@ pub fn http_app(
                 }
             }),
         );
+        // On its own listener when `[http] metrics_listen` names one: scrapers then need
+        // no route through the MCP endpoint's authentication or exposure.
+        if config.http.metrics_listen.is_some() {
+            metrics_app = Some(route);
+        } else {
+            app = app.merge(route);
+        }
     }
     if let (Some(status), true) = (extras.status, config.status.page) {
         app = app
@@ -649,7 +692,7 @@ pub fn http_app(
             "cache invalidation endpoint on"
         );
     }
-    Ok(app)
+    Ok((app, metrics_app))
 }
 
 fn http_settings(config: &Config) -> HttpSettings {

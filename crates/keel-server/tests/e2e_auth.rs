@@ -191,3 +191,51 @@ async fn static_api_keys_authenticate_without_an_issuer() {
     assert_eq!(m["resource"], RESOURCE);
     assert!(m.get("authorization_servers").is_none(), "{m}");
 }
+
+#[tokio::test]
+async fn metrics_on_their_own_listener_are_not_behind_the_endpoint_and_count_refusals() {
+    const KEY: &str = "k-metrics-8d2f4b6a1c3e5f7a9b0c";
+    let metrics_port = support::free_port();
+    let server = KeelHttp::start_with_config(&format!(
+        "[http]\nmetrics_listen = \"127.0.0.1:{metrics_port}\"\n\
+         [auth]\nresource = \"{RESOURCE}\"\n[[auth.api_keys]]\nname = \"ci\"\nsha256 = \"{}\"\n\
+         scopes = []\n",
+        keel_auth::api_key_digest(KEY)
+    ))
+    .await;
+    let client = reqwest::Client::new();
+    let main_metrics = server.url.replace("/mcp", "/metrics");
+    assert_eq!(
+        client.get(&main_metrics).send().await.unwrap().status(),
+        reqwest::StatusCode::NOT_FOUND,
+        "/metrics still served beside MCP"
+    );
+    let mut node = Http::over(server);
+    let r = node
+        .modern_with(&[("authorization", "Bearer wrong")], &modern_call(1, "hi"))
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let text = support::within(
+        "metrics apart",
+        client
+            .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+            .send(),
+    )
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    assert!(
+        text.contains("keel_auth_failures_total{reason=\"malformed\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("keel_requests_total{"), "{text}");
+    // Both listeners drain on SIGTERM: the process ends.
+    node.server.terminate();
+    let status = node
+        .server
+        .exit_within(std::time::Duration::from_secs(15))
+        .await;
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+}

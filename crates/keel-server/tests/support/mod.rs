@@ -312,7 +312,7 @@ impl Drop for KeelHttp {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener =
         TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).expect("bind probe port");
     listener.local_addr().expect("probe port address").port()
