@@ -222,17 +222,44 @@ where
         if request.method() != methods::TOOLS_CALL {
             return Box::pin(self.inner.call(request));
         }
-        let started = Instant::now();
-        let record = self.log.start_record(&request);
-        let log = Arc::clone(&self.log);
+        let mut pending = Pending {
+            log: Arc::clone(&self.log),
+            record: Some(self.log.start_record(&request)),
+            started: Instant::now(),
+        };
         let work = self.inner.call(request);
         Box::pin(async move {
             let (reply, notes) = collect_notes(work).await;
             let reply = reply?;
-            log.send(finish_record(record, &reply, &notes, started))
-                .await;
+            let record = pending.record.take().unwrap_or_default();
+            let line = finish_record(record, &reply, &notes, pending.started);
+            pending.log.send(line).await;
             Ok(reply)
         })
+    }
+}
+
+/// A call's record until it is written. A call whose future is dropped (the client went
+/// away, the drain deadline passed) is still recorded, as `cancelled`.
+struct Pending {
+    log: Arc<AuditLog>,
+    record: Option<Map<String, Value>>,
+    started: Instant,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(mut record) = self.record.take() {
+            record.insert("outcome".into(), "cancelled".into());
+            let micros = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            record.insert("duration_us".into(), micros.into());
+            let mut line = serde_json::to_vec(&Value::Object(record)).unwrap_or_default();
+            line.push(b'\n');
+            // No await in a drop: a full channel counts the record as failed.
+            if self.log.tx.try_send(Message::Record(line)).is_err() {
+                self.log.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 }
 

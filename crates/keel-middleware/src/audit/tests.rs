@@ -149,3 +149,24 @@ async fn a_sink_that_cannot_be_opened_is_an_error_at_start() {
     });
     assert!(refused.is_err());
 }
+
+#[tokio::test]
+async fn a_call_whose_client_went_away_is_recorded_as_cancelled() {
+    let path = temp_path("cancelled");
+    let log = log_at(&path, false);
+    let never = service_fn(|_: MethodRequest| std::future::pending::<Result<Reply, Infallible>>());
+    let svc = AuditLayer::new(Arc::clone(&log)).layer(never);
+    let call = svc.oneshot(tool_call(json!({ "id": 1 })));
+    // The client gives up: the future is dropped before it finishes.
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(20), call)
+            .await
+            .is_err()
+    );
+    log.close().await;
+    let (_, records) = records(&path);
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["outcome"], "cancelled");
+    assert_eq!(records[0]["tool"], "io");
+    let _ = std::fs::remove_file(&path);
+}
