@@ -436,6 +436,7 @@ impl Server {
             dependencies: Some(self.dependencies),
             health: Some(self.health),
             status: Some(self.status),
+            audit: self.audit.clone(),
         };
         http_app(&self.config, self.dispatcher, extras)
     }
@@ -452,6 +453,7 @@ impl Server {
             dependencies: Some(self.dependencies),
             health: Some(self.health),
             status: Some(self.status),
+            audit: self.audit.clone(),
         };
         let served = serve_http(listener, &self.config, self.dispatcher, extras, shutdown).await;
         close_cache(cache).await;
@@ -483,6 +485,21 @@ async fn close_cache(cache: Option<CacheHandle>) {
     }
 }
 
+/// `keel_audit_records_total{result}`: lines written, and lines the sink refused or that
+/// could not be queued.
+fn render_audit(audit: &AuditLog, out: &mut String) {
+    use std::fmt::Write as _;
+    let _ = write!(
+        out,
+        "# HELP keel_audit_records_total Audit log lines, by whether they reached the sink.\n\
+         # TYPE keel_audit_records_total counter\n\
+         keel_audit_records_total{{result=\"written\"}} {}\n\
+         keel_audit_records_total{{result=\"failed\"}} {}\n",
+        audit.written(),
+        audit.failed()
+    );
+}
+
 /// Writes every audit record of the calls that ran and flushes the file.
 async fn close_audit(audit: Option<Arc<AuditLog>>) {
     if let Some(audit) = audit {
@@ -510,6 +527,8 @@ pub struct Extras {
     pub health: Option<Health>,
     /// `/status` and `/status.json`, when `[status] page` is on.
     pub status: Option<Status>,
+    /// The audit log, whose counters `/metrics` shows.
+    pub audit: Option<Arc<AuditLog>>,
 }
 
 /// Serves HTTP on a bound listener until `shutdown` fires and the drain ends: readiness
@@ -631,6 +650,7 @@ fn http_apps(
     let mut metrics_app = None;
     if let Some(m) = extras.metrics {
         let dependencies = extras.dependencies;
+        let audit = extras.audit;
         let route = axum::Router::new().route(
             "/metrics",
             get(move || {
@@ -640,6 +660,9 @@ fn http_apps(
                 }
                 if let Some(failures) = &auth_failures {
                     failures.render(&mut text);
+                }
+                if let Some(audit) = &audit {
+                    render_audit(audit, &mut text);
                 }
                 async move {
                     (

@@ -69,6 +69,29 @@ async fn every_call_is_recorded_and_private_results_stay_with_their_principal() 
         as_(&node, ALICE, &call(id, "echo", json!({ "text": "hi" }))).await;
     }
 
+    // The writer's counters are on /metrics.
+    let metrics = node.server.url.replace("/mcp", "/metrics");
+    support::within("eight records written", async {
+        loop {
+            let text = node
+                .client
+                .get(&metrics)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            if text.contains("keel_audit_records_total{result=\"written\"} 8")
+                && text.contains("keel_audit_records_total{result=\"failed\"} 0")
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+
     // SIGTERM: the log is flushed before the process ends.
     node.server.terminate();
     assert!(
