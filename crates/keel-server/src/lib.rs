@@ -14,6 +14,7 @@ pub mod cli;
 mod config;
 mod echo;
 mod health;
+mod http_app;
 mod model;
 mod rate_limits;
 mod resilience;
@@ -33,10 +34,9 @@ pub use config::{
 };
 pub use echo::{EchoArgs, echo_tool};
 pub use health::{Check, CheckFuture, CheckResult, Health, HealthConfig, SELF_CHECK, Verdict};
+pub use http_app::{Extras, http_app};
 pub use rate_limits::{OnFailure, QuotaConfig, RateLimitsConfig, RedisStoreConfig};
 pub use resilience::ResilienceConfig;
-pub use serve::{
-    Extras, Readiness, Server, ServerBuilder, build_dispatcher, http_app, serve_http, serve_stdio,
-};
+pub use serve::{Readiness, Server, ServerBuilder, build_dispatcher, serve_http, serve_stdio};
 pub use status::{STATUS_URI, Status, StatusConfig, StatusSection};
 pub use status_cli::StatusArgs;

@@ -2,10 +2,6 @@
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
-use axum::{
-    response::{IntoResponse, Response},
-    routing::get,
-};
 use keel_core::{
     CallToolResult, DispatchSettings, Dispatcher, MemorySessionStore, MethodRequest, MethodService,
     MethodStack, Registry, Reply, RequestStateCodec, ServerInfo, SessionStore, StateKey, ToolCall,
@@ -16,13 +12,13 @@ use keel_middleware::{
     RequestAdmissionLayer, RequestMetricsLayer, TimeoutLayer,
 };
 use keel_resilience::Dependencies;
-use keel_transport::{HttpSettings, OriginPolicy, ResumeSettings, SessionMode};
 use tokio_util::sync::CancellationToken;
 use tower::{Layer, Service, ServiceBuilder, util::BoxCloneSyncService};
 
 use crate::{
     Config, ConfigError,
-    health::{Check, Health, Verdict},
+    health::{Check, Health},
+    http_app::{Extras, http_app, http_apps},
     status::{Status, StatusSection},
 };
 
@@ -429,6 +425,12 @@ impl Server {
     /// # Errors
     /// `[auth]` that cannot be set up.
     pub fn into_http_app(self) -> std::io::Result<axum::Router> {
+        let (config, dispatcher, extras) = self.into_parts();
+        http_app(&config, dispatcher, extras)
+    }
+
+    /// The configuration, the dispatcher and everything served beside MCP.
+    fn into_parts(self) -> (Config, Arc<Dispatcher>, Extras) {
         let extras = Extras {
             metrics: Some(self.metrics),
             readiness: self.readiness,
@@ -436,28 +438,20 @@ impl Server {
             dependencies: Some(self.dependencies),
             health: Some(self.health),
             status: Some(self.status),
-            audit: self.audit.clone(),
+            audit: self.audit,
         };
-        http_app(&self.config, self.dispatcher, extras)
+        (self.config, self.dispatcher, extras)
     }
 
     /// Serves Streamable HTTP until `shutdown` fires and the drain ends.
     /// Then stops the cache's background tasks (Redis subscriber and writes).
     pub async fn serve_http(self, shutdown: CancellationToken) -> std::io::Result<()> {
         let listener = tokio::net::TcpListener::bind(self.config.http.listen).await?;
-        let cache = self.cache.clone();
-        let extras = Extras {
-            metrics: Some(self.metrics),
-            readiness: self.readiness,
-            cache: self.cache,
-            dependencies: Some(self.dependencies),
-            health: Some(self.health),
-            status: Some(self.status),
-            audit: self.audit.clone(),
-        };
-        let served = serve_http(listener, &self.config, self.dispatcher, extras, shutdown).await;
+        let (config, dispatcher, extras) = self.into_parts();
+        let (cache, audit) = (extras.cache.clone(), extras.audit.clone());
+        let served = serve_http(listener, &config, dispatcher, extras, shutdown).await;
         close_cache(cache).await;
-        close_audit(self.audit).await;
+        close_audit(audit).await;
         served
     }
 
@@ -485,21 +479,6 @@ async fn close_cache(cache: Option<CacheHandle>) {
     }
 }
 
-/// `keel_audit_records_total{result}`: lines written, and lines the sink refused or that
-/// could not be queued.
-fn render_audit(audit: &AuditLog, out: &mut String) {
-    use std::fmt::Write as _;
-    let _ = write!(
-        out,
-        "# HELP keel_audit_records_total Audit log lines, by whether they reached the sink.\n\
-         # TYPE keel_audit_records_total counter\n\
-         keel_audit_records_total{{result=\"written\"}} {}\n\
-         keel_audit_records_total{{result=\"failed\"}} {}\n",
-        audit.written(),
-        audit.failed()
-    );
-}
-
 /// Writes every audit record of the calls that ran and flushes the file.
 async fn close_audit(audit: Option<Arc<AuditLog>>) {
     if let Some(audit) = audit {
@@ -510,25 +489,6 @@ async fn close_audit(audit: Option<Arc<AuditLog>>) {
             "audit log closed"
         );
     }
-}
-
-/// Endpoints served beside MCP.
-#[derive(Default)]
-pub struct Extras {
-    /// `/metrics`.
-    pub metrics: Option<Metrics>,
-    /// `/readyz`.
-    pub readiness: Option<Readiness>,
-    /// `POST /admin/cache/invalidate`, when `[cache] admin_token` is set.
-    pub cache: Option<CacheHandle>,
-    /// Dependency families on `/metrics`.
-    pub dependencies: Option<Dependencies>,
-    /// Checks run in the background; `/readyz` judges by them.
-    pub health: Option<Health>,
-    /// `/status` and `/status.json`, when `[status] page` is on.
-    pub status: Option<Status>,
-    /// The audit log, whose counters `/metrics` shows.
-    pub audit: Option<Arc<AuditLog>>,
 }
 
 /// Serves HTTP on a bound listener until `shutdown` fires and the drain ends: readiness
@@ -600,184 +560,6 @@ pub async fn serve_http(
     }
     driver.abort();
     result
-}
-
-/// The whole HTTP application: MCP at `[http] path` (behind `[auth]` when set), health,
-/// readiness, and the optional metrics, status and admin endpoints. Serving it is
-/// [`serve_http`]'s; this builds it alone, for tests and fuzzing through the real router.
-///
-/// # Errors
-/// `[auth]` that cannot be set up (an unreadable JWKS file).
-pub fn http_app(
-    config: &Config,
-    dispatcher: Arc<Dispatcher>,
-    extras: Extras,
-) -> std::io::Result<axum::Router> {
-    let (app, metrics) = http_apps(config, dispatcher, extras)?;
-    Ok(match metrics {
-        Some(metrics) => app.merge(metrics),
-        None => app,
-    })
-}
-
-/// [`http_app`], with `/metrics` apart when `[http] metrics_listen` is set.
-fn http_apps(
-    config: &Config,
-    dispatcher: Arc<Dispatcher>,
-    extras: Extras,
-) -> std::io::Result<(axum::Router, Option<axum::Router>)> {
-    let lifecycle = dispatcher.shutdown().clone();
-    let settings = http_settings(config);
-    let ready = readyz(extras.readiness, extras.health, lifecycle);
-    let mut app = keel_transport::router(dispatcher, settings, &config.http.path);
-    let auth_failures = config
-        .auth
-        .as_ref()
-        .map(|_| Arc::new(crate::auth::AuthFailures::default()));
-    if let (Some(auth), Some(failures)) = (&config.auth, &auth_failures) {
-        app =
-            crate::auth::protect(app, auth, Arc::clone(failures)).map_err(std::io::Error::other)?;
-        tracing::info!(
-            issuer = auth.issuer.as_deref().unwrap_or("-"),
-            api_keys = auth.api_keys.len(),
-            resource = %auth.resource,
-            "bearer authentication on"
-        );
-    }
-    let mut app = app
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(move || std::future::ready(ready())));
-    let mut metrics_app = None;
-    if let Some(m) = extras.metrics {
-        let dependencies = extras.dependencies;
-        let audit = extras.audit;
-        let route = axum::Router::new().route(
-            "/metrics",
-            get(move || {
-                let mut text = m.render();
-                if let Some(d) = &dependencies {
-                    crate::resilience::render_metrics(d, &mut text);
-                }
-                if let Some(failures) = &auth_failures {
-                    failures.render(&mut text);
-                }
-                if let Some(audit) = &audit {
-                    render_audit(audit, &mut text);
-                }
-                async move {
-                    (
-                        [(http::header::CONTENT_TYPE, keel_middleware::CONTENT_TYPE)],
-                        text,
-                    )
-                }
-            }),
-        );
-        // On its own listener when `[http] metrics_listen` names one: scrapers then need
-        // no route through the MCP endpoint's authentication or exposure.
-        if config.http.metrics_listen.is_some() {
-            metrics_app = Some(route);
-        } else {
-            app = app.merge(route);
-        }
-    }
-    if let (Some(status), true) = (extras.status, config.status.page) {
-        app = app
-            .route(
-                "/status",
-                get(|| async {
-                    (
-                        [(http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
-                        crate::status::PAGE,
-                    )
-                }),
-            )
-            .route(
-                "/status.json",
-                get(move || {
-                    let body = status.snapshot().to_string();
-                    async move {
-                        (
-                            [
-                                (http::header::CONTENT_TYPE, "application/json"),
-                                (http::header::CACHE_CONTROL, "no-store"),
-                            ],
-                            body,
-                        )
-                    }
-                }),
-            );
-        tracing::info!("status page on at /status");
-    }
-    if let (Some(cache), Some(token)) = (extras.cache, &config.cache.admin_token) {
-        app = app.merge(crate::admin::routes(cache, token.clone()));
-        tracing::info!(
-            path = crate::admin::INVALIDATE_PATH,
-            "cache invalidation endpoint on"
-        );
-    }
-    Ok((app, metrics_app))
-}
-
-fn http_settings(config: &Config) -> HttpSettings {
-    let hosts = &config.http.allowed_hosts;
-    let origins = if hosts.iter().any(|h| h == "*") {
-        OriginPolicy::Any
-    } else {
-        OriginPolicy::Hosts(hosts.clone())
-    };
-    HttpSettings {
-        max_body_bytes: config.http.max_body_bytes,
-        body_read_timeout: Duration::from_secs(config.http.body_read_timeout_secs),
-        origins,
-        session_mode: if config.sessions.mode == "strict" {
-            SessionMode::Strict
-        } else {
-            SessionMode::Lenient
-        },
-        resume: ResumeSettings {
-            window: Duration::from_secs(config.sessions.resume_window_secs),
-            ..ResumeSettings::default()
-        },
-        ..HttpSettings::default()
-    }
-}
-
-/// `/readyz`: 200 while serving (degraded parts listed), 503 once draining.
-fn readyz(
-    readiness: Option<Readiness>,
-    health: Option<Health>,
-    lifecycle: keel_core::Shutdown,
-) -> impl Fn() -> Response + Clone + Send + Sync + 'static {
-    let readiness = readiness.unwrap_or_else(|| -> Readiness { Arc::new(|| (true, Vec::new())) });
-    move || {
-        let (status, body) = if lifecycle.is_draining() {
-            (
-                http::StatusCode::SERVICE_UNAVAILABLE,
-                serde_json::json!({ "status": "draining", "reason": "shutting down" }),
-            )
-        } else {
-            let (ok, mut degraded) = readiness();
-            let verdict = health.as_ref().map_or(Verdict::Ready, Health::verdict);
-            let checks = health.as_ref().map(Health::results).unwrap_or_default();
-            for (name, check) in &checks {
-                if !check.ok {
-                    let why = check.error.as_deref().unwrap_or("not run yet");
-                    degraded.push(format!("{name}: {why}"));
-                }
-            }
-            let (code, status) = match verdict {
-                Verdict::NotReady => (http::StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
-                _ if !ok || verdict == Verdict::Degraded => (http::StatusCode::OK, "degraded"),
-                _ => (http::StatusCode::OK, "ready"),
-            };
-            (
-                code,
-                serde_json::json!({ "status": status, "degraded": degraded, "checks": checks }),
-            )
-        };
-        let json = [(http::header::CONTENT_TYPE, "application/json")];
-        (status, json, body.to_string()).into_response()
-    }
 }
 
 /// On `signal`: drain at once, stop when `deadline` has passed.
