@@ -24,6 +24,7 @@ mod shared;
 mod shutdown;
 mod tasks;
 mod tool;
+pub mod trace;
 
 pub use cache_policy::{CacheHint, CachePolicy, CacheScope};
 pub use call_notes::{CallNotes, collect_notes, note_cache, note_dependency, note_outcome};

@@ -33,6 +33,7 @@ mod rate_limit;
 #[cfg(test)]
 mod test_support;
 mod timeout;
+mod trace;
 
 pub use admission::{
     AdmissionFuture, AdmissionLayer, AdmissionLimits, AdmissionService, AdmissionState, Capacity,
@@ -57,3 +58,4 @@ pub use rate_limit::{
 pub use timeout::{
     CallTimeout, Elapsed, TimeoutFuture, TimeoutLayer, TimeoutService, ToolTimeouts,
 };
+pub use trace::{TraceLayer, TraceService, TracedFuture};

@@ -81,13 +81,24 @@ pub enum ModelCommand {
 
 /// Structured JSON logs on stderr, filtered by `KEEL_LOG` (default `info`).
 pub fn init_logs() {
+    init_logs_and_traces(None);
+}
+
+/// [`init_logs`], plus spans exported by `traces` when given (their filter is their own:
+/// `KEEL_LOG` quiets logs, not traces). A log line written inside a request carries the
+/// request span's `trace_id`.
+pub fn init_logs_and_traces(traces: Option<&crate::Traces>) {
+    use tracing_subscriber::{Layer as _, layer::SubscriberExt as _, util::SubscriberInitExt as _};
     // Logs go to stderr: on stdio, stdout carries nothing but MCP.
     let filter = tracing_subscriber::EnvFilter::try_from_env("KEEL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .json()
+        .with_filter(filter);
+    tracing_subscriber::registry()
+        .with(logs)
+        .with(traces.map(crate::Traces::layer))
         .init();
 }
 
@@ -109,8 +120,24 @@ pub fn main(cli: Cli) -> ExitCode {
 }
 
 fn serve(stdio: bool, listen: Option<SocketAddr>, config: Option<PathBuf>) -> ExitCode {
-    init_logs();
-    let mut config = match Config::load(config.as_deref()) {
+    let loaded = Config::load(config.as_deref());
+    // The exporter starts before the runtime: its HTTP client blocks on a thread of its own.
+    let traces = match &loaded {
+        Ok(Config {
+            traces: Some(section),
+            ..
+        }) => match section.start() {
+            Ok(t) => Some(t),
+            Err(e) => {
+                init_logs();
+                tracing::error!(error = %e, "configuration refused");
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
+    };
+    init_logs_and_traces(traces.as_ref());
+    let mut config = match loaded {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "configuration refused");
@@ -120,6 +147,17 @@ fn serve(stdio: bool, listen: Option<SocketAddr>, config: Option<PathBuf>) -> Ex
     if let Some(l) = listen {
         config.http.listen = l;
     }
+    if traces.is_some() {
+        keel_core::trace::enable();
+    }
+    let code = serve_config(stdio, config);
+    if let Some(traces) = traces {
+        traces.shutdown();
+    }
+    code
+}
+
+fn serve_config(stdio: bool, config: Config) -> ExitCode {
     run_until_signal(move |shutdown| async move {
         let dependencies = config.resilience.dependencies();
         let builtins = keel_builtins::builtins(&config.builtins)

@@ -82,6 +82,8 @@ pub struct Config {
     pub audit: Option<crate::AuditSection>,
     /// Bounds on request params.
     pub input: InputConfig,
+    /// OpenTelemetry traces over OTLP; absent, no span is created.
+    pub traces: Option<crate::TracesConfig>,
 }
 
 /// `[input]`: bounds every request's params meet before anything runs; past them, `-32602`
@@ -132,6 +134,7 @@ impl Default for Config {
             rate_limits: crate::RateLimitsConfig::default(),
             audit: None,
             input: InputConfig::default(),
+            traces: None,
             instructions: Some("Keel MCP server. Call tools/list to see what it offers.".into()),
         }
     }
@@ -324,10 +327,19 @@ impl Config {
                 .filter(|s| !s.is_empty())
                 .collect();
         }
+        if let Some(v) = var("KEEL_TRACES_ENDPOINT") {
+            match &mut self.traces {
+                Some(traces) => traces.endpoint = v,
+                None => self.traces = Some(crate::TracesConfig::to(v)),
+            }
+        }
         Ok(())
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(traces) = &self.traces {
+            traces.validate()?;
+        }
         if !self.http.path.starts_with('/') {
             return Err(ConfigError::Invalid(format!(
                 "http.path {:?} must start with /",

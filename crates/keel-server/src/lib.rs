@@ -21,6 +21,7 @@ mod resilience;
 mod serve;
 mod status;
 mod status_cli;
+mod traces;
 
 pub use admin::INVALIDATE_PATH;
 pub use admission::{AdmissionConfig, ClassConfig, ToolAdmissionConfig};
@@ -40,3 +41,4 @@ pub use resilience::ResilienceConfig;
 pub use serve::{Readiness, Server, ServerBuilder, build_dispatcher, serve_http, serve_stdio};
 pub use status::{STATUS_URI, Status, StatusConfig, StatusSection};
 pub use status_cli::StatusArgs;
+pub use traces::{OtlpProtocol, Traces, TracesConfig};

@@ -9,7 +9,7 @@ use keel_core::{
 };
 use keel_middleware::{
     AdmissionLayer, AuditLog, CacheHandle, CacheLayer, InputLimitsLayer, Metrics,
-    RequestAdmissionLayer, RequestMetricsLayer, TimeoutLayer,
+    RequestAdmissionLayer, RequestMetricsLayer, TimeoutLayer, TraceLayer,
 };
 use keel_resilience::Dependencies;
 use tokio_util::sync::CancellationToken;
@@ -308,6 +308,7 @@ impl ServerBuilder {
             limits: InputLimitsLayer::new(self.config.input.limits()),
             admission: admission.request_layer(),
             layers: request_layers,
+            traced: self.config.traces.is_some(),
         };
         let dispatcher = build_dispatcher(&self.config, registry, tools, &requests, self.sessions);
         let _ = status.dispatcher.set(Arc::downgrade(&dispatcher));
@@ -333,6 +334,8 @@ struct RequestStack {
     limits: InputLimitsLayer,
     admission: RequestAdmissionLayer,
     layers: Vec<RequestLayerFn>,
+    /// Whether each request gets a span (outermost, so every layer's span nests in it).
+    traced: bool,
 }
 
 impl MethodStack for RequestStack {
@@ -345,6 +348,16 @@ impl MethodStack for RequestStack {
             + 'static,
         S::Future: Send + 'static,
     {
+        if self.layers.is_empty() && self.traced {
+            return MethodService::new(
+                ServiceBuilder::new()
+                    .layer(TraceLayer)
+                    .layer(self.metrics.clone())
+                    .layer(self.limits)
+                    .layer(self.admission.clone())
+                    .service(route),
+            );
+        }
         if self.layers.is_empty() {
             return MethodService::new(
                 ServiceBuilder::new()
@@ -357,6 +370,9 @@ impl MethodStack for RequestStack {
         let mut inner = MethodService::new(self.limits.layer(self.admission.layer(route)));
         for layer in self.layers.iter().rev() {
             inner = layer(inner);
+        }
+        if self.traced {
+            return MethodService::new(TraceLayer.layer(self.metrics.layer(inner)));
         }
         MethodService::new(self.metrics.layer(inner))
     }

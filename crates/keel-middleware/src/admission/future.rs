@@ -38,6 +38,8 @@ pin_project! {
         Queued {
             wait: PermitWait,
             call: Option<(S, ToolCall)>,
+            // Open while the call waits; closed when the wait ends.
+            span: tracing::Span,
         },
         Running {
             #[pin]
@@ -55,11 +57,17 @@ impl<S: Service<ToolCall>> AdmissionFuture<S> {
         }
     }
 
-    pub(crate) fn queued(wait: PermitWait, service: S, call: ToolCall) -> Self {
+    pub(crate) fn queued(
+        wait: PermitWait,
+        service: S,
+        call: ToolCall,
+        span: tracing::Span,
+    ) -> Self {
         Self {
             state: State::Queued {
                 wait,
                 call: Some((service, call)),
+                span,
             },
         }
     }
@@ -91,7 +99,7 @@ where
                     state.set(State::Done);
                     return Poll::Ready(Err(error));
                 }
-                StateProj::Queued { wait, call } => {
+                StateProj::Queued { wait, call, .. } => {
                     let permit = match ready!(wait.as_mut().poll(cx)) {
                         Ok(permit) => permit,
                         Err(refusal) => {

@@ -48,9 +48,28 @@ where
     }
 
     fn call(&mut self, call: ToolCall) -> Self::Future {
-        match self.state.admit(self.state.class_of(&call.tool.definition)) {
+        let class = self.state.class_of(&call.tool.definition);
+        let admit = self.state.admit(class);
+        // The decision's span: instant when admitted or shed, the wait when queued.
+        let span = if keel_core::trace::enabled() {
+            let decision = match &admit {
+                Admit::Now(_) => "admitted",
+                Admit::Queued(_) => "queued",
+                Admit::Shed(_) | Admit::Undefined(_) => "shed",
+            };
+            tracing::info_span!(
+                target: "keel::trace",
+                "admission",
+                otel.name = "admission",
+                keel.workload = %class.as_str(),
+                keel.admission.decision = decision,
+            )
+        } else {
+            tracing::Span::none()
+        };
+        match admit {
             Admit::Now(permit) => AdmissionFuture::running(permit, self.inner.clone(), call),
-            Admit::Queued(wait) => AdmissionFuture::queued(wait, self.inner.clone(), call),
+            Admit::Queued(wait) => AdmissionFuture::queued(wait, self.inner.clone(), call, span),
             Admit::Shed(overloaded) => AdmissionFuture::shed(overloaded.into()),
             Admit::Undefined(undefined) => {
                 AdmissionFuture::shed(ToolError::Failed(undefined.to_failure()))

@@ -272,6 +272,12 @@ impl AuditLog {
         if let Some(id) = request.id() {
             record.insert("request_id".into(), id.to_string().into());
         }
+        // Joins the record to the call's trace (the request span is current here).
+        if keel_core::trace::enabled()
+            && let Some(trace_id) = keel_core::trace::trace_id(&tracing::Span::current())
+        {
+            record.insert("trace_id".into(), trace_id.into());
+        }
         let principal = request.principal();
         record.insert("principal".into(), principal.key().into());
         if let Some(issuer) = principal.issuer() {

@@ -19,6 +19,7 @@ use keel_cache::CacheKey;
 use keel_core::{CallToolResult, Failure, SharedResult, ToolError};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// What a finished computation hands every waiter.
 #[derive(Clone)]
@@ -144,17 +145,22 @@ impl Flights {
         if let Some(work) = started {
             let flights = Arc::clone(self);
             let flight = Arc::clone(&flight);
-            tokio::spawn(async move {
-                let outcome = tokio::select! {
-                    outcome = work => Some(outcome),
-                    () = flight.cancel.cancelled() => None,
-                };
-                flights.remove(&key, &flight);
-                if let Some(outcome) = outcome {
-                    flight.done.send_replace(Some(outcome));
+            // In the leading call's span (the cache lookup's), so the computation's spans
+            // nest in the trace of the call that started it.
+            tokio::spawn(
+                async move {
+                    let outcome = tokio::select! {
+                        outcome = work => Some(outcome),
+                        () = flight.cancel.cancelled() => None,
+                    };
+                    flights.remove(&key, &flight);
+                    if let Some(outcome) = outcome {
+                        flight.done.send_replace(Some(outcome));
+                    }
+                    // Dropping `flight` here closes the channel if nothing was sent.
                 }
-                // Dropping `flight` here closes the channel if nothing was sent.
-            });
+                .in_current_span(),
+            );
         }
         Joining {
             leader,

@@ -17,6 +17,7 @@ use keel_core::{
 };
 use serde_json::{Map, Value, json};
 use tower::{Layer, Service, ServiceExt};
+use tracing::Instrument;
 
 use super::{
     flight::{Flights, Joined, Outcome},
@@ -121,7 +122,17 @@ where
             Some(Caching::Cached(policy)) if policy.admits(&call) => {
                 let policy = Arc::clone(policy);
                 let shared = Arc::clone(shared);
-                Box::pin(cached_call(shared, policy, inner, call))
+                if keel_core::trace::enabled() {
+                    let span = tracing::info_span!(
+                        target: "keel::trace",
+                        "cache",
+                        otel.name = "cache lookup",
+                        keel.cache.level = tracing::field::Empty,
+                    );
+                    Box::pin(cached_call(shared, policy, inner, call).instrument(span))
+                } else {
+                    Box::pin(cached_call(shared, policy, inner, call))
+                }
             }
             Some(Caching::Invalidates(targets)) => {
                 let targets = Arc::clone(targets);
@@ -139,6 +150,14 @@ where
             }
             _ => Box::pin(inner.oneshot(call)),
         }
+    }
+}
+
+/// Notes how the cache answered, for the audit record and the cache span.
+fn noted(level: &'static str) {
+    keel_core::note_cache(level);
+    if keel_core::trace::enabled() {
+        tracing::Span::current().record("keel.cache.level", level);
     }
 }
 
@@ -163,7 +182,7 @@ where
     let stale = match shared.cache.get(&policy.name, &key, &policy.ttl).await {
         Lookup::Fresh(entry, level) => match read(&entry, level) {
             Some(result) => {
-                keel_core::note_cache(match level {
+                noted(match level {
                     Level::L1 => "l1",
                     Level::L2 => "l2",
                 });
@@ -203,7 +222,7 @@ where
         (&shared.coalesced, "coalesced")
     };
     counter.fetch_add(1, Relaxed);
-    keel_core::note_cache(how);
+    noted(how);
     if leader {
         let reached = reached.lock().unwrap_or_else(PoisonError::into_inner);
         for (dependency, breaker) in reached.iter() {
@@ -215,7 +234,7 @@ where
         Joined::Outcome(Outcome::Failed(failure)) => match stale {
             Some((result, stored_at)) if failure.kind().is_dependency_failure() => {
                 shared.stale_served.fetch_add(1, Relaxed);
-                keel_core::note_cache("stale");
+                noted("stale");
                 Ok(marked_stale(result, stored_at, &failure))
             }
             _ => Err(ToolError::Failed(failure)),

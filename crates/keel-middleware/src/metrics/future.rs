@@ -52,6 +52,7 @@ impl Record {
             self.done = true;
             self.tool.finished(outcome, self.start.elapsed());
             keel_core::note_outcome(outcome.as_str());
+            crate::trace::record_tool_outcome(outcome.as_str());
         }
     }
 }

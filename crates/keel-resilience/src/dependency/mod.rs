@@ -10,6 +10,7 @@ use std::time::Duration;
 use keel_core::{Failure, FailureKind};
 use serde::Deserialize;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::breaker::{Breaker, BreakerConfig, BreakerSnapshot, BreakerState};
 use crate::retry::{RetryBudget, RetryBudgetConfig, RetryPolicy, full_jitter};
@@ -164,7 +165,38 @@ impl Dependency {
     /// # Errors
     /// The last attempt's failure; a [`Failure::dependency`] naming the dependency when the
     /// breaker is open; [`Failure::timed_out`] when an attempt ran out of time.
-    pub async fn call<T, F, Fut>(
+    pub async fn call<T, F, Fut>(&self, idempotency: Idempotency, attempt: F) -> Result<T, Failure>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Failure>>,
+    {
+        if !keel_core::trace::enabled() {
+            return self.guarded(idempotency, attempt).await;
+        }
+        let name = &*self.inner.name;
+        let span = tracing::info_span!(
+            target: "keel::trace",
+            "dependency",
+            otel.name = %format!("call {name}"),
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            peer.service = name,
+            keel.breaker.state = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+        );
+        let outcome = self
+            .guarded(idempotency, attempt)
+            .instrument(span.clone())
+            .await;
+        span.record("keel.breaker.state", self.inner.breaker.state().as_str());
+        if let Err(failure) = &outcome {
+            span.record("otel.status_code", "ERROR");
+            span.record("error.type", failure.kind().as_str());
+        }
+        outcome
+    }
+
+    async fn guarded<T, F, Fut>(
         &self,
         idempotency: Idempotency,
         mut attempt: F,

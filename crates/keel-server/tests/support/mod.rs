@@ -29,7 +29,7 @@ pub(crate) const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
 
 /// Environment variables the binary reads; cleared so the caller's shell cannot change
 /// what a test exercises. `KEEL_MODEL_DIR` is kept: the tests use the model it names.
-const KEEL_ENV: [&str; 10] = [
+const KEEL_ENV: [&str; 11] = [
     "KEEL_CONFIG",
     "KEEL_LISTEN",
     "KEEL_PATH",
@@ -40,6 +40,7 @@ const KEEL_ENV: [&str; 10] = [
     "KEEL_MODEL_AUTO_FETCH",
     "KEEL_MODEL_MIRROR",
     "KEEL_WHEEL_CACHE",
+    "KEEL_TRACES_ENDPOINT",
 ];
 
 /// Upper bound on any single wait, so a hung server fails the test instead of hanging it.

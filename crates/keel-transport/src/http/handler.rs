@@ -14,6 +14,7 @@ use keel_core::{Incoming, Outbound, ParsedRequest, Principal, RequestEnv, Sessio
 use keel_protocol::{Era, Message, ProtocolVersion, RpcError, meta, methods};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::{
     AppState, SessionMode,
@@ -24,6 +25,44 @@ use super::{
 };
 
 pub(crate) async fn endpoint(State(app): State<Arc<AppState>>, request: Request) -> Response {
+    if !keel_core::trace::enabled() {
+        return serve_endpoint(&app, request).await;
+    }
+    let span = http_span(&request);
+    let response = serve_endpoint(&app, request).instrument(span.clone()).await;
+    span.record(
+        "http.response.status_code",
+        i64::from(response.status().as_u16()),
+    );
+    if response.status().is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
+    response
+}
+
+/// The HTTP request's span, continuing the caller's `traceparent` header; MCP request spans
+/// nest in it unless their `_meta` names a parent of its own.
+fn http_span(request: &Request) -> tracing::Span {
+    let method = request.method().as_str();
+    let path = request.uri().path();
+    let span = tracing::info_span!(
+        target: "keel::trace",
+        "http.request",
+        otel.name = %format!("{method} {path}"),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = method,
+        url.path = path,
+        http.response.status_code = tracing::field::Empty,
+    );
+    let headers = request.headers();
+    if let Some(parent) = header_str(headers, "traceparent") {
+        keel_core::trace::continue_trace(&span, parent, header_str(headers, "tracestate"));
+    }
+    span
+}
+
+async fn serve_endpoint(app: &AppState, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     if !app.settings.origins.check(&parts.headers) {
         return response::rpc_error(
@@ -39,9 +78,9 @@ pub(crate) async fn endpoint(State(app): State<Arc<AppState>>, request: Request)
         .cloned()
         .unwrap_or_default();
     match parts.method {
-        Method::POST => post(&app, &parts.headers, body, principal).await,
-        Method::GET => session::get(&app, &parts.headers, &principal).await,
-        Method::DELETE => session::delete(&app, &parts.headers, &principal).await,
+        Method::POST => post(app, &parts.headers, body, principal).await,
+        Method::GET => session::get(app, &parts.headers, &principal).await,
+        Method::DELETE => session::delete(app, &parts.headers, &principal).await,
         _ => {
             let mut r = response::rpc_error(
                 StatusCode::METHOD_NOT_ALLOWED,
