@@ -132,6 +132,16 @@ impl Builtins {
         self.databases.as_ref()
     }
 
+    /// The analysis pool's `(threads, capacity, in flight)`, when `analyze` is enabled.
+    pub fn analyze_pool(&self) -> Option<(usize, usize, usize)> {
+        self.analyzer.as_ref().map(|a| a.pool_load())
+    }
+
+    /// The embedding batcher's counters, once its model is loaded.
+    pub fn embed_batcher(&self) -> Option<keel_embed::BatcherStats> {
+        self.embed.as_ref().and_then(|engine| engine.stats())
+    }
+
     /// The engines' state for a status page: the analysis pool's load, the databases, the
     /// embedding batcher's counters and what is degraded.
     pub fn status(&self) -> serde_json::Value {

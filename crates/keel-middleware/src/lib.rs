@@ -47,6 +47,7 @@ pub use cache::{
 };
 pub use fallback::{FallbackLayer, FallbackService, any_fallback};
 pub use input_limits::{InputLimits, InputLimitsLayer, InputLimitsService, LimitsFuture};
+pub use metrics::exposition;
 pub use metrics::{
     CONTENT_TYPE, Metrics, MetricsFuture, MetricsLayer, MetricsService, Outcome,
     RequestMetricsFuture, RequestMetricsLayer, RequestMetricsService, RequestOutcome,

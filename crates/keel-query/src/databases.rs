@@ -96,6 +96,17 @@ impl Databases {
     }
 }
 
+/// A connection pool's size and load.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections it may open.
+    pub max: u32,
+    /// Connections open now, idle or leased.
+    pub open: u32,
+    /// Connections leased to a query now.
+    pub in_use: u32,
+}
+
 /// One open database. Cloning is cheap and shares the connection pool.
 #[derive(Clone)]
 pub struct Database {
@@ -218,6 +229,14 @@ impl Database {
         match &self.inner.backend {
             Backend::Sqlite(b) => b.schema().await,
             Backend::Postgres(b) => b.schema().await,
+        }
+    }
+
+    /// Its connection pool now.
+    pub fn pool_stats(&self) -> PoolStats {
+        match &self.inner.backend {
+            Backend::Sqlite(b) => b.pool_stats(),
+            Backend::Postgres(b) => b.pool_stats(),
         }
     }
 

@@ -31,7 +31,7 @@ mod schema;
 mod sqlite;
 
 pub use config::{DatabaseConfig, Engine};
-pub use databases::{Database, Databases};
+pub use databases::{Database, Databases, PoolStats};
 pub use demo::seed_demo_database;
 pub use error::{ConfigProblem, ParameterProblem, QueryError, SeedFailure};
 pub use guard::{AllowedExtra, MAX_SQL_BYTES, Rejection, Unterminated};

@@ -263,22 +263,28 @@ impl AuthFailures {
             self.0[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
+}
 
-    /// `keel_auth_failures_total{reason}` in the Prometheus text format.
-    pub(crate) fn render(&self, out: &mut String) {
-        use std::fmt::Write as _;
-        out.push_str(
-            "# HELP keel_auth_failures_total Requests refused 401 for their credentials, by reason.\n\
-             # TYPE keel_auth_failures_total counter\n",
-        );
-        for (error, n) in AuthError::ALL.iter().zip(&self.0) {
-            let _ = writeln!(
-                out,
-                "keel_auth_failures_total{{reason=\"{}\"}} {}",
-                error.reason(),
-                n.load(std::sync::atomic::Ordering::Relaxed)
-            );
-        }
+/// `keel_auth_failures_total{reason}`.
+impl keel_middleware::exposition::Collector for AuthFailures {
+    fn encode(
+        &self,
+        mut encoder: keel_middleware::exposition::DescriptorEncoder<'_>,
+    ) -> std::fmt::Result {
+        let labels: Vec<[(&str, &str); 1]> = AuthError::ALL
+            .iter()
+            .map(|e| [("reason", e.reason())])
+            .collect();
+        keel_middleware::exposition::counter(
+            &mut encoder,
+            "keel_auth_failures",
+            "Requests refused 401 for their credentials, by reason.",
+            labels.iter().map(|l| &l[..]).zip(
+                self.0
+                    .iter()
+                    .map(|n| n.load(std::sync::atomic::Ordering::Relaxed)),
+            ),
+        )
     }
 }
 

@@ -176,6 +176,7 @@ fn serve_config(stdio: bool, config: Config) -> ExitCode {
         let status = Arc::clone(&builtins);
         let mut server = Server::builder(config, registry)
             .dependencies(dependencies)
+            .metrics_families(crate::BuiltinFamilies(Arc::clone(&builtins)))
             .status_section("builtins", Arc::new(move || status.status()));
         for database in builtins.databases().into_iter().flat_map(|d| d.iter()) {
             let database = database.clone();

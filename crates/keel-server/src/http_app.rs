@@ -8,7 +8,10 @@ use axum::{
     routing::get,
 };
 use keel_core::Dispatcher;
-use keel_middleware::{AuditLog, CacheHandle, Metrics};
+use keel_middleware::{
+    AuditLog, CacheHandle, Metrics,
+    exposition::{Collector, DescriptorEncoder, Exposition, Format, counter},
+};
 use keel_resilience::Dependencies;
 use keel_transport::{HttpSettings, OriginPolicy, ResumeSettings, SessionMode};
 
@@ -21,17 +24,21 @@ use crate::{
 
 /// `keel_audit_records_total{result}`: lines written, and lines the sink refused or that
 /// could not be queued.
-fn render_audit(audit: &AuditLog, out: &mut String) {
-    use std::fmt::Write as _;
-    let _ = write!(
-        out,
-        "# HELP keel_audit_records_total Audit log lines, by whether they reached the sink.\n\
-         # TYPE keel_audit_records_total counter\n\
-         keel_audit_records_total{{result=\"written\"}} {}\n\
-         keel_audit_records_total{{result=\"failed\"}} {}\n",
-        audit.written(),
-        audit.failed()
-    );
+#[derive(Debug)]
+struct AuditFamilies(Arc<AuditLog>);
+
+impl Collector for AuditFamilies {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> std::fmt::Result {
+        counter(
+            &mut encoder,
+            "keel_audit_records",
+            "Audit log lines, by whether they reached the sink.",
+            [
+                (&[("result", "written")][..], self.0.written()),
+                (&[("result", "failed")][..], self.0.failed()),
+            ],
+        )
+    }
 }
 
 /// Endpoints served beside MCP.
@@ -51,6 +58,8 @@ pub struct Extras {
     pub status: Option<Status>,
     /// The audit log, whose counters `/metrics` shows.
     pub audit: Option<Arc<AuditLog>>,
+    /// More families on `/metrics` (the built-in tools' pools and batcher).
+    pub families: Vec<Box<dyn Collector>>,
 }
 
 /// The whole HTTP application: MCP at `[http] path` (behind `[auth]` when set), health,
@@ -100,27 +109,30 @@ pub(crate) fn http_apps(
         .route("/readyz", get(move || std::future::ready(ready())));
     let mut metrics_app = None;
     if let Some(m) = extras.metrics {
-        let dependencies = extras.dependencies;
-        let audit = extras.audit;
+        let mut exposition = Exposition::new();
+        exposition.register(m);
+        if let Some(d) = extras.dependencies {
+            exposition.register(crate::resilience::DependencyFamilies(d));
+        }
+        if let Some(failures) = auth_failures {
+            exposition.register(failures);
+        }
+        if let Some(audit) = extras.audit {
+            exposition.register(AuditFamilies(audit));
+        }
+        for families in extras.families {
+            exposition.register_boxed(families);
+        }
+        let exposition = Arc::new(exposition);
         let route = axum::Router::new().route(
             "/metrics",
-            get(move || {
-                let mut text = m.render();
-                if let Some(d) = &dependencies {
-                    crate::resilience::render_metrics(d, &mut text);
-                }
-                if let Some(failures) = &auth_failures {
-                    failures.render(&mut text);
-                }
-                if let Some(audit) = &audit {
-                    render_audit(audit, &mut text);
-                }
-                async move {
-                    (
-                        [(http::header::CONTENT_TYPE, keel_middleware::CONTENT_TYPE)],
-                        text,
-                    )
-                }
+            get(move |headers: http::HeaderMap| {
+                let accept = headers
+                    .get(http::header::ACCEPT)
+                    .and_then(|v| v.to_str().ok());
+                let format = Format::negotiate(accept);
+                let text = exposition.render(format);
+                async move { ([(http::header::CONTENT_TYPE, format.content_type())], text) }
             }),
         );
         // On its own listener when `[http] metrics_listen` names one: scrapers then need

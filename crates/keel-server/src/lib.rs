@@ -9,6 +9,7 @@ mod admin;
 mod admission;
 mod audit;
 mod auth;
+mod builtin_metrics;
 mod cache;
 pub mod cli;
 mod config;
@@ -29,6 +30,7 @@ pub use audit::AuditSection;
 pub use auth::{ApiKeyConfig, AuthConfig};
 /// The HTTP framework [`http_app`] builds on, at the version it builds with.
 pub use axum;
+pub use builtin_metrics::BuiltinFamilies;
 pub use cache::{CACHE_STATS_URI, CacheConfig, RedisSection, ScopeConfig, ToolCacheConfig};
 pub use config::{
     Config, ConfigError, HttpConfig, InputConfig, SessionsConfig, ShutdownConfig, TlsConfig,

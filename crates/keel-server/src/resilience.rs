@@ -1,11 +1,10 @@
 //! `[resilience]`: the guards of the dependencies tools reach (breakers, timeouts, retries,
 //! budgets), and their Prometheus families.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-
+use keel_middleware::exposition::{Collector, DescriptorEncoder, counter, gauge};
 use keel_resilience::{Dependencies, DependencyConfig};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
 use crate::ConfigError;
 
@@ -63,87 +62,88 @@ impl ResilienceConfig {
     }
 }
 
-/// The families of every dependency guard made so far, in the Prometheus text format.
-pub(crate) fn render_metrics(dependencies: &Dependencies, out: &mut String) {
-    let snapshots: Vec<_> = dependencies.all().iter().map(|d| d.snapshot()).collect();
-    if snapshots.is_empty() {
-        return;
-    }
-    let _ = writeln!(
-        out,
-        "# HELP keel_dependency_breaker_state 1 for the state each dependency's breaker is in.\n\
-         # TYPE keel_dependency_breaker_state gauge"
-    );
-    for s in &snapshots {
-        for state in ["closed", "open", "half_open"] {
-            let on = u8::from(s.breaker.state.as_str() == state);
-            let _ = writeln!(
-                out,
-                "keel_dependency_breaker_state{{dependency=\"{}\",state=\"{state}\"}} {on}",
-                escape(&s.name)
-            );
+/// The families of every dependency guard made so far, for `/metrics`.
+#[derive(Debug)]
+pub(crate) struct DependencyFamilies(pub(crate) Dependencies);
+
+impl Collector for DependencyFamilies {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> std::fmt::Result {
+        let snapshots: Vec<_> = self.0.all().iter().map(|d| d.snapshot()).collect();
+        if snapshots.is_empty() {
+            return Ok(());
         }
-    }
-    let counters: [(&str, &str, Counter); 7] = [
-        (
-            "keel_dependency_calls_total",
-            "Calls made through the dependency's guard.",
-            |s| s.calls,
-        ),
-        (
-            "keel_dependency_retries_total",
-            "Attempts made again after a failure.",
-            |s| s.retries,
-        ),
-        (
-            "keel_dependency_retries_refused_total",
-            "Retries the retry budget refused.",
-            |s| s.retries_refused,
-        ),
-        (
-            "keel_dependency_timeouts_total",
-            "Attempts stopped at the dependency's timeout.",
-            |s| s.timeouts,
-        ),
-        (
-            "keel_dependency_throttled_total",
-            "Calls held back by the dependency's Retry-After.",
-            |s| s.throttled,
-        ),
-        (
-            "keel_dependency_breaker_opened_total",
-            "Times the dependency's breaker opened.",
-            |s| s.breaker.opened,
-        ),
-        (
-            "keel_dependency_breaker_rejected_total",
-            "Calls failed fast by an open breaker.",
-            |s| s.breaker.rejected,
-        ),
-    ];
-    for (name, help, value) in counters {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-        for s in &snapshots {
-            let _ = writeln!(
-                out,
-                "{name}{{dependency=\"{}\"}} {}",
-                escape(&s.name),
-                value(s)
-            );
+        let states = ["closed", "open", "half_open"];
+        let state_labels: Vec<[(&str, &str); 2]> = snapshots
+            .iter()
+            .flat_map(|s| states.map(|state| [("dependency", &*s.name), ("state", state)]))
+            .collect();
+        let on = snapshots
+            .iter()
+            .flat_map(|s| states.map(|state| i64::from(s.breaker.state.as_str() == state)));
+        gauge(
+            &mut encoder,
+            "keel_dependency_breaker_state",
+            "1 for the state each dependency's breaker is in.",
+            state_labels.iter().map(|l| &l[..]).zip(on),
+        )?;
+        let counters: [(&str, &str, Counter); 7] = [
+            (
+                "keel_dependency_calls",
+                "Calls made through the dependency's guard.",
+                |s| s.calls,
+            ),
+            (
+                "keel_dependency_retries",
+                "Attempts made again after a failure.",
+                |s| s.retries,
+            ),
+            (
+                "keel_dependency_retries_refused",
+                "Retries the retry budget refused.",
+                |s| s.retries_refused,
+            ),
+            (
+                "keel_dependency_timeouts",
+                "Attempts stopped at the dependency's timeout.",
+                |s| s.timeouts,
+            ),
+            (
+                "keel_dependency_throttled",
+                "Calls held back by the dependency's Retry-After.",
+                |s| s.throttled,
+            ),
+            (
+                "keel_dependency_breaker_opened",
+                "Times the dependency's breaker opened.",
+                |s| s.breaker.opened,
+            ),
+            (
+                "keel_dependency_breaker_rejected",
+                "Calls failed fast by an open breaker.",
+                |s| s.breaker.rejected,
+            ),
+        ];
+        let names: Vec<[(&str, &str); 1]> = snapshots
+            .iter()
+            .map(|s| [("dependency", &*s.name)])
+            .collect();
+        for (name, help, value) in counters {
+            counter(
+                &mut encoder,
+                name,
+                help,
+                names
+                    .iter()
+                    .map(|l| &l[..])
+                    .zip(snapshots.iter().map(value)),
+            )?;
         }
+        Ok(())
     }
 }
 
 /// Reads one counter of a dependency.
 type Counter = fn(&keel_resilience::DependencySnapshot) -> u64;
-
-/// A label value with `\`, `"` and newlines escaped.
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
 
 #[cfg(test)]
 mod tests {
@@ -170,8 +170,9 @@ mod tests {
             toml::from_str("[dependencies.\"db:main\"]\ntimeout_ms = 500\n").unwrap();
         let deps = c.dependencies();
         assert_eq!(deps.get("db:main").config().timeout.as_millis(), 500);
-        let mut out = String::new();
-        render_metrics(&deps, &mut out);
+        let mut exposition = keel_middleware::exposition::Exposition::new();
+        exposition.register(DependencyFamilies(deps));
+        let out = exposition.render(keel_middleware::exposition::Format::Prometheus);
         assert!(
             out.contains(
                 "keel_dependency_breaker_state{dependency=\"db:main\",state=\"closed\"} 1"

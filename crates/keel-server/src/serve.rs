@@ -9,7 +9,7 @@ use keel_core::{
 };
 use keel_middleware::{
     AdmissionLayer, AuditLog, CacheHandle, CacheLayer, InputLimitsLayer, Metrics,
-    RequestAdmissionLayer, RequestMetricsLayer, TimeoutLayer, TraceLayer,
+    RequestAdmissionLayer, RequestMetricsLayer, TimeoutLayer, TraceLayer, exposition::Collector,
 };
 use keel_resilience::Dependencies;
 use tokio_util::sync::CancellationToken;
@@ -86,6 +86,7 @@ pub struct Server {
     health: Health,
     status: Status,
     audit: Option<Arc<AuditLog>>,
+    families: Vec<Box<dyn Collector>>,
 }
 
 /// Reports what cannot serve yet: `(ready, reasons)`.
@@ -122,6 +123,7 @@ pub struct ServerBuilder {
     dependencies: Option<Dependencies>,
     checks: Vec<(String, Check)>,
     sections: BTreeMap<String, StatusSection>,
+    families: Vec<Box<dyn Collector>>,
 }
 
 impl ServerBuilder {
@@ -136,6 +138,12 @@ impl ServerBuilder {
     /// says which ones make `/readyz` fail rather than degrade.
     pub fn health_check(mut self, name: impl Into<String>, check: Check) -> Self {
         self.checks.push((name.into(), check));
+        self
+    }
+
+    /// Adds families to `/metrics`, encoded on each scrape after Keel's own.
+    pub fn metrics_families(mut self, families: impl Collector) -> Self {
+        self.families.push(Box::new(families));
         self
     }
 
@@ -323,6 +331,7 @@ impl ServerBuilder {
             health,
             status,
             audit,
+            families: self.families,
         })
     }
 }
@@ -396,6 +405,7 @@ impl Server {
             dependencies: None,
             checks: Vec::new(),
             sections: BTreeMap::new(),
+            families: Vec::new(),
         }
     }
 
@@ -455,6 +465,7 @@ impl Server {
             health: Some(self.health),
             status: Some(self.status),
             audit: self.audit,
+            families: self.families,
         };
         (self.config, self.dispatcher, extras)
     }

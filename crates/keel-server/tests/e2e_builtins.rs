@@ -167,3 +167,53 @@ async fn embeddings_answer_with_the_model_and_survive_huge_input() {
     assert!(is_error(&r), "wrong type: {r}");
     http.assert_alive().await;
 }
+
+#[tokio::test]
+async fn the_engines_pools_are_on_metrics_in_either_text_format() {
+    let http = Http::start().await;
+    let r = tool_result(&http, 1, "query", json!({ "sql": "SELECT 1" })).await;
+    assert!(!is_error(&r), "{r}");
+    let url = http.server.url.replace("/mcp", "/metrics");
+    let classic = http.client.get(&url).send().await.unwrap();
+    assert!(
+        classic.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = classic.text().await.unwrap();
+    for series in [
+        "keel_db_pool_connections{database=\"main\",state=\"in_use\"} 0",
+        "keel_db_pool_connections{database=\"main\",state=\"idle\"} ",
+        "keel_db_pool_max_connections{database=\"main\"} ",
+        "keel_analyze_pool_threads ",
+        "# TYPE keel_tool_calls_total counter",
+        "keel_tool_calls_total{tool=\"query\",workload=\"io\",outcome=\"ok\"} 1",
+    ] {
+        assert!(text.contains(series), "{series} missing from\n{text}");
+    }
+    // Prometheus asks for OpenMetrics and gets it.
+    let open = http
+        .client
+        .get(&url)
+        .header(
+            "accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        open.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text; version=1.0.0")
+    );
+    let text = open.text().await.unwrap();
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    assert!(text.contains("# TYPE keel_tool_calls counter"), "{text}");
+    assert!(
+        text.contains("keel_tool_calls_total{tool=\"query\""),
+        "{text}"
+    );
+}

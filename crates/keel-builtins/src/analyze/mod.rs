@@ -74,6 +74,15 @@ impl Analyzer {
         })
     }
 
+    /// The pool's `(threads, capacity, in flight)`.
+    pub(crate) fn pool_load(&self) -> (usize, usize, usize) {
+        (
+            self.pool.threads(),
+            self.pool.capacity(),
+            self.pool.in_flight(),
+        )
+    }
+
     /// The pool's size and load.
     pub(crate) fn pool_status(&self) -> serde_json::Value {
         serde_json::json!({

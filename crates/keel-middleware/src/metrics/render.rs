@@ -1,151 +1,178 @@
-//! Prometheus text exposition (format 0.0.4) of [`Metrics`].
+//! [`Metrics`] as a `prometheus-client` collector: tool calls, requests, admission and the
+//! cache, families in a fixed order and tools sorted by name.
 
-use std::fmt::{self, Write};
+use std::fmt;
+
+use prometheus_client::{collector::Collector, encoding::DescriptorEncoder};
 
 use super::{
     Metrics,
-    histogram::{BUCKETS, HistogramSnapshot},
+    exposition::{Exposition, Format, HistogramSeries, counter, gauge, histogram},
+    histogram::HistogramSnapshot,
     outcome::Outcome,
     request::RequestOutcome,
-    table::escape_label_value,
 };
 use crate::ClassGauges;
 
 /// Reads one gauge of a class.
 type Reading = fn(&ClassGauges) -> usize;
 
-/// The `Content-Type` of [`Metrics::render`]'s output.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+impl Metrics {
+    /// Every series of these metrics alone, in the classic Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut exposition = Exposition::new();
+        exposition.register(self.clone());
+        exposition.render(Format::Prometheus)
+    }
+}
+
+impl fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Collector for Metrics {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
+        self.write_tools(&mut encoder)?;
+        self.write_requests(&mut encoder)?;
+        self.write_admission(&mut encoder)?;
+        match &self.cache {
+            Some(cache) => super::cache_families::write(cache, &mut encoder),
+            None => Ok(()),
+        }
+    }
+}
+
+fn series<'a>(
+    labels: super::exposition::Labels<'a>,
+    h: &'a HistogramSnapshot,
+) -> HistogramSeries<'a> {
+    HistogramSeries {
+        labels,
+        sum: h.sum_seconds,
+        count: h.count(),
+        buckets: &h.buckets,
+    }
+}
+
+fn gauge_value(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
 
 impl Metrics {
-    /// Every series in the Prometheus text exposition format, families in a fixed order and
-    /// tools sorted by name.
-    pub fn render(&self) -> String {
-        let mut out = String::with_capacity(4096);
-        // Writing into a String cannot fail.
-        let _ = self
-            .write_tools(&mut out)
-            .and_then(|()| self.write_requests(&mut out))
-            .and_then(|()| self.write_admission(&mut out))
-            .and_then(|()| match &self.cache {
-                Some(cache) => super::cache_families::write(cache, &mut out),
-                None => Ok(()),
-            });
-        out
-    }
-
-    fn write_tools(&self, out: &mut String) -> fmt::Result {
-        family(
-            out,
-            "keel_tool_calls_total",
-            "counter",
-            "Tool calls by tool, workload class and outcome.",
-        )?;
-        for t in self.tools.iter() {
-            // The class the calls are admitted in, which configuration may have moved.
-            let workload = match (t.workload, &self.admission) {
+    fn write_tools(&self, encoder: &mut DescriptorEncoder<'_>) -> fmt::Result {
+        // The class the calls are admitted in, which configuration may have moved.
+        let workloads: Vec<&str> = self
+            .tools
+            .iter()
+            .map(|t| match (t.workload, &self.admission) {
                 (Some(declared), Some(a)) => a.class_of_tool(&t.name, declared).as_str(),
                 (Some(declared), None) => declared.as_str(),
                 (None, _) => "unknown",
-            };
-            let workload = escape_label_value(workload);
-            for outcome in Outcome::ALL {
-                writeln!(
-                    out,
-                    "keel_tool_calls_total{{tool=\"{}\",workload=\"{workload}\",outcome=\"{}\"}} {}",
-                    t.tool_label,
-                    outcome.as_str(),
-                    t.calls(outcome)
-                )?;
-            }
-        }
-        family(
-            out,
+            })
+            .collect();
+        let labels: Vec<[(&str, &str); 3]> = self
+            .tools
+            .iter()
+            .zip(&workloads)
+            .flat_map(|(t, w)| {
+                Outcome::ALL.map(|o| {
+                    [
+                        ("tool", t.name.as_str()),
+                        ("workload", *w),
+                        ("outcome", o.as_str()),
+                    ]
+                })
+            })
+            .collect();
+        let values = self
+            .tools
+            .iter()
+            .flat_map(|t| Outcome::ALL.map(|o| t.calls(o)));
+        counter(
+            encoder,
+            "keel_tool_calls",
+            "Tool calls by tool, workload class and outcome.",
+            labels.iter().map(|l| &l[..]).zip(values),
+        )?;
+        let names: Vec<[(&str, &str); 1]> = self
+            .tools
+            .iter()
+            .map(|t| [("tool", t.name.as_str())])
+            .collect();
+        let snapshots: Vec<_> = self.tools.iter().map(|t| t.duration.snapshot()).collect();
+        histogram(
+            encoder,
             "keel_tool_call_duration_seconds",
-            "histogram",
             "Tool call latency, admission queueing included.",
+            names.iter().zip(&snapshots).map(|(l, h)| series(l, h)),
         )?;
-        for t in self.tools.iter() {
-            let label = format!("tool=\"{}\"", t.tool_label);
-            histogram(
-                out,
-                "keel_tool_call_duration_seconds",
-                &label,
-                &t.duration.snapshot(),
-            )?;
-        }
-        family(
-            out,
+        gauge(
+            encoder,
             "keel_tool_calls_in_flight",
-            "gauge",
             "Tool calls started and not yet finished, admission queueing included.",
-        )?;
-        for t in self.tools.iter() {
-            writeln!(
-                out,
-                "keel_tool_calls_in_flight{{tool=\"{}\"}} {}",
-                t.tool_label,
-                t.in_flight()
-            )?;
-        }
-        Ok(())
+            names
+                .iter()
+                .zip(self.tools.iter())
+                .map(|(l, t)| (&l[..], gauge_value(t.in_flight()))),
+        )
     }
 
-    fn write_requests(&self, out: &mut String) -> fmt::Result {
-        family(
-            out,
-            "keel_requests_total",
-            "counter",
+    fn write_requests(&self, encoder: &mut DescriptorEncoder<'_>) -> fmt::Result {
+        let labels: Vec<[(&str, &str); 2]> = self
+            .requests
+            .iter()
+            .flat_map(|m| {
+                RequestOutcome::ALL.map(|o| [("method", m.method), ("outcome", o.as_str())])
+            })
+            .collect();
+        let values = self
+            .requests
+            .iter()
+            .flat_map(|m| RequestOutcome::ALL.map(|o| m.requests(o)));
+        counter(
+            encoder,
+            "keel_requests",
             "Requests by method and outcome (ok, the JSON-RPC error class, or cancelled).",
+            labels.iter().map(|l| &l[..]).zip(values),
         )?;
-        for m in self.requests.iter() {
-            for outcome in RequestOutcome::ALL {
-                writeln!(
-                    out,
-                    "keel_requests_total{{method=\"{}\",outcome=\"{}\"}} {}",
-                    m.method,
-                    outcome.as_str(),
-                    m.requests(outcome)
-                )?;
-            }
-        }
-        family(
-            out,
+        let methods: Vec<[(&str, &str); 1]> = self
+            .requests
+            .iter()
+            .map(|m| [("method", m.method)])
+            .collect();
+        let snapshots: Vec<_> = self
+            .requests
+            .iter()
+            .map(|m| m.duration.snapshot())
+            .collect();
+        histogram(
+            encoder,
             "keel_request_duration_seconds",
-            "histogram",
             "Request latency by method, admission queueing included.",
+            methods.iter().zip(&snapshots).map(|(l, h)| series(l, h)),
         )?;
-        for m in self.requests.iter() {
-            let label = format!("method=\"{}\"", m.method);
-            histogram(
-                out,
-                "keel_request_duration_seconds",
-                &label,
-                &m.duration.snapshot(),
-            )?;
-        }
-        family(
-            out,
+        gauge(
+            encoder,
             "keel_requests_in_flight",
-            "gauge",
             "Requests started and not yet answered, by method.",
-        )?;
-        for m in self.requests.iter() {
-            writeln!(
-                out,
-                "keel_requests_in_flight{{method=\"{}\"}} {}",
-                m.method,
-                m.in_flight()
-            )?;
-        }
-        Ok(())
+            methods
+                .iter()
+                .zip(self.requests.iter())
+                .map(|(l, m)| (&l[..], gauge_value(m.in_flight()))),
+        )
     }
 
-    fn write_admission(&self, out: &mut String) -> fmt::Result {
+    fn write_admission(&self, encoder: &mut DescriptorEncoder<'_>) -> fmt::Result {
         let Some(admission) = &self.admission else {
             return Ok(());
         };
         let classes = admission.snapshot();
+        let labels: Vec<[(&str, &str); 1]> = classes
+            .iter()
+            .map(|g| [("workload", g.workload.as_str())])
+            .collect();
         let gauges: [(&str, &str, Reading); 4] = [
             (
                 "keel_admission_in_flight",
@@ -168,62 +195,42 @@ impl Metrics {
                 |g| g.queue_depth,
             ),
         ];
-        // Names of the server's own classes are checked when configured; a class named in
-        // code alone is escaped all the same.
-        let labels: Vec<String> = classes
-            .iter()
-            .map(|g| escape_label_value(g.workload.as_str()))
-            .collect();
         for (name, help, value) in gauges {
-            family(out, name, "gauge", help)?;
-            for (g, w) in classes.iter().zip(&labels) {
-                writeln!(out, "{name}{{workload=\"{w}\"}} {}", value(g))?;
-            }
+            gauge(
+                encoder,
+                name,
+                help,
+                labels
+                    .iter()
+                    .zip(&classes)
+                    .map(|(l, g)| (&l[..], gauge_value(value(g)))),
+            )?;
         }
-        family(
-            out,
-            "keel_admission_rejected_total",
-            "counter",
+        let rejected: Vec<[(&str, &str); 2]> = classes
+            .iter()
+            .flat_map(|g| {
+                let w = g.workload.as_str();
+                [
+                    [("workload", w), ("reason", "queue_full")],
+                    [("workload", w), ("reason", "queue_timeout")],
+                ]
+            })
+            .collect();
+        let values = classes
+            .iter()
+            .flat_map(|g| [g.shed_total, g.timed_out_total]);
+        counter(
+            encoder,
+            "keel_admission_rejected",
             "Calls refused by admission, by workload class and reason.",
+            rejected.iter().map(|l| &l[..]).zip(values),
         )?;
-        for (g, w) in classes.iter().zip(&labels) {
-            writeln!(
-                out,
-                "keel_admission_rejected_total{{workload=\"{w}\",reason=\"queue_full\"}} {}",
-                g.shed_total
-            )?;
-            writeln!(
-                out,
-                "keel_admission_rejected_total{{workload=\"{w}\",reason=\"queue_timeout\"}} {}",
-                g.timed_out_total
-            )?;
-        }
-        family(
-            out,
+        let waits: Vec<_> = admission.queue_waits().map(|(_, wait)| wait).collect();
+        histogram(
+            encoder,
             "keel_admission_queue_wait_seconds",
-            "histogram",
             "Time calls admitted after queueing waited for their permit, by workload class.",
-        )?;
-        for ((_, wait), w) in admission.queue_waits().zip(&labels) {
-            let label = format!("workload=\"{w}\"");
-            histogram(out, "keel_admission_queue_wait_seconds", &label, &wait)?;
-        }
-        Ok(())
+            labels.iter().zip(&waits).map(|(l, h)| series(l, h)),
+        )
     }
-}
-
-/// The `_bucket`, `_sum` and `_count` series of one histogram; `label` is `key="value"`.
-fn histogram(out: &mut String, name: &str, label: &str, h: &HistogramSnapshot) -> fmt::Result {
-    for (&(_, le), count) in BUCKETS.iter().zip(h.cumulative) {
-        writeln!(out, "{name}_bucket{{{label},le=\"{le}\"}} {count}")?;
-    }
-    let count = h.count();
-    writeln!(out, "{name}_bucket{{{label},le=\"+Inf\"}} {count}")?;
-    writeln!(out, "{name}_sum{{{label}}} {}", h.sum_seconds)?;
-    writeln!(out, "{name}_count{{{label}}} {count}")
-}
-
-pub(super) fn family(out: &mut String, name: &str, kind: &str, help: &str) -> fmt::Result {
-    writeln!(out, "# HELP {name} {help}")?;
-    writeln!(out, "# TYPE {name} {kind}")
 }

@@ -20,8 +20,6 @@ pub(crate) const UNREGISTERED: &str = "_unregistered";
 pub(crate) struct ToolMetrics {
     /// The tool's name.
     pub(crate) name: String,
-    /// The `tool` label value, already escaped for the exposition format.
-    pub(crate) tool_label: String,
     /// The class the tool declares; `None` for the catch-all of unregistered tools.
     pub(crate) workload: Option<Workload>,
     calls: [AtomicU64; Outcome::ALL.len()],
@@ -33,7 +31,6 @@ impl ToolMetrics {
     fn new(name: &str, workload: Option<Workload>) -> Self {
         Self {
             name: name.to_owned(),
-            tool_label: escape_label_value(name),
             workload,
             calls: std::array::from_fn(|_| AtomicU64::new(0)),
             in_flight: AtomicUsize::new(0),
@@ -101,18 +98,4 @@ impl ToolTable {
         let extra = (!self.unregistered.is_untouched()).then_some(&*self.unregistered);
         self.sorted.iter().map(|m| &**m).chain(extra)
     }
-}
-
-/// Escapes a label value for the text exposition format: `\`, `"` and newline.
-pub(crate) fn escape_label_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
 }

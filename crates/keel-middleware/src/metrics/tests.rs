@@ -213,16 +213,34 @@ fn histogram_bucket_bounds_are_inclusive() {
     h.observe(Duration::from_nanos(100_001)); // just above
     h.observe(Duration::from_secs(61)); // +Inf only
     let snap = h.snapshot();
-    assert_eq!(snap.cumulative[0], 1);
-    assert_eq!(snap.cumulative[1], 2);
-    assert_eq!(snap.cumulative[histogram::BUCKETS.len() - 1], 2);
+    assert_eq!(snap.buckets[0], (0.0001, 1));
+    assert_eq!(snap.buckets[1], (0.00025, 1));
+    assert_eq!(snap.buckets[histogram::BUCKETS.len() - 1], (60.0, 0));
+    assert_eq!(snap.buckets[histogram::BUCKETS.len()], (f64::INFINITY, 1));
     assert_eq!(snap.count(), 3);
     assert!((snap.sum_seconds - 61.000_200_001).abs() < 1e-9);
-    // Labels and bounds agree.
-    for (nanos, le) in histogram::BUCKETS {
-        let le: f64 = le.parse().expect("numeric le");
-        assert!(((nanos as f64 / 1e9) - le).abs() < 1e-12, "{le}");
-    }
+}
+
+#[test]
+fn openmetrics_is_served_to_scrapers_that_ask_for_it() {
+    let reg = registry();
+    let metrics = Metrics::for_registry(&reg);
+    let mut exposition = crate::exposition::Exposition::new();
+    exposition.register(metrics);
+    let accept = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
+    let format = crate::exposition::Format::negotiate(Some(accept));
+    assert_eq!(format, crate::exposition::Format::OpenMetrics);
+    let text = exposition.render(format);
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    // OpenMetrics names a counter family without `_total`; its samples keep it.
+    assert!(text.contains("# TYPE keel_tool_calls counter\n"), "{text}");
+    assert!(
+        text.contains("keel_tool_calls_total{tool=\"light\""),
+        "{text}"
+    );
+    let classic = exposition.render(crate::exposition::Format::negotiate(None));
+    assert!(classic.contains("# TYPE keel_tool_calls_total counter\n"));
+    assert!(!classic.contains("# EOF"));
 }
 
 #[tokio::test]

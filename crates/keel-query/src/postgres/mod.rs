@@ -163,6 +163,16 @@ impl PgBackend {
         self.pool.close().await;
     }
 
+    pub(crate) fn pool_stats(&self) -> crate::PoolStats {
+        let open = self.pool.size();
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        crate::PoolStats {
+            max: self.pool.options().get_max_connections(),
+            open,
+            in_use: open.saturating_sub(idle),
+        }
+    }
+
     /// Runs `sql` without the guard (but with the reset), to show what the engine holds.
     #[cfg(test)]
     pub(crate) async fn query_unguarded(&self, sql: &str) -> Result<Fetched, QueryError> {

@@ -100,6 +100,19 @@ impl SqliteBackend {
         self.pool.close().await;
     }
 
+    pub(crate) fn pool_stats(&self) -> crate::PoolStats {
+        self.pool.stats()
+    }
+
+    /// A connection on loan, for tests that watch the pool.
+    #[cfg(test)]
+    pub(crate) async fn lease(&self) -> pool::Lease {
+        self.pool
+            .acquire(std::time::Duration::from_secs(5))
+            .await
+            .unwrap()
+    }
+
     #[cfg(test)]
     pub(crate) fn connections_opened(&self) -> u64 {
         self.pool.connections_opened()

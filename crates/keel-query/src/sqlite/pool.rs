@@ -33,6 +33,9 @@ struct Inner {
     options: SqliteConnectOptions,
     idle: Mutex<Vec<Slot>>,
     permits: Arc<Semaphore>,
+    max: u32,
+    /// Connections open now, idle or leased.
+    open: Arc<AtomicU64>,
     /// Deadlines are nanoseconds since this instant; 0 means none.
     epoch: Instant,
     /// Connections opened over the pool's life.
@@ -42,6 +45,23 @@ struct Inner {
 struct Slot {
     conn: SqliteConnection,
     deadline: Arc<AtomicU64>,
+    _open: Counted,
+}
+
+/// Counts a connection as open for as long as it lives.
+struct Counted(Arc<AtomicU64>);
+
+impl Counted {
+    fn new(open: &Arc<AtomicU64>) -> Self {
+        open.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(open))
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Pool {
@@ -56,6 +76,8 @@ impl Pool {
             options,
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(max_connections as usize)),
+            max: max_connections,
+            open: Arc::default(),
             epoch: Instant::now(),
             opened: AtomicU64::new(0),
         });
@@ -99,6 +121,18 @@ impl Pool {
         self.inner.opened.load(Ordering::Relaxed)
     }
 
+    /// Its size and load now.
+    pub(crate) fn stats(&self) -> crate::PoolStats {
+        let leased =
+            (self.inner.max as usize).saturating_sub(self.inner.permits.available_permits());
+        let open = self.inner.open.load(Ordering::Relaxed);
+        crate::PoolStats {
+            max: self.inner.max,
+            open: u32::try_from(open).unwrap_or(u32::MAX),
+            in_use: u32::try_from(leased).unwrap_or(u32::MAX),
+        }
+    }
+
     /// Refuses new leases and closes idle connections; leased ones close when returned.
     pub(crate) async fn close(&self) {
         self.inner.permits.close();
@@ -134,7 +168,11 @@ impl Inner {
         // SQLite calls this only for write transactions, so reads pay nothing.
         handle.set_commit_hook(|| false);
         drop(handle);
-        Ok(Slot { conn, deadline })
+        Ok(Slot {
+            conn,
+            deadline,
+            _open: Counted::new(&self.open),
+        })
     }
 }
 

@@ -177,3 +177,30 @@ async fn nothing_written_persists_even_with_query_only_off() {
         .unwrap();
     assert_eq!(rows.rows, [[serde_json::json!(2000)]]);
 }
+
+#[tokio::test]
+async fn pool_stats_follow_leases_and_closed_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = DatabaseConfig::new(
+        "stats",
+        format!("sqlite://{}", dir.path().join("stats.db").display()),
+    );
+    config.max_connections = 3;
+    let db = Database::open(&config).await.unwrap();
+    let stats = |open, in_use| crate::PoolStats {
+        max: 3,
+        open,
+        in_use,
+    };
+    assert_eq!(db.pool_stats(), stats(1, 0));
+    let backend = db.sqlite_backend().unwrap();
+    let first = backend.lease().await;
+    let second = backend.lease().await;
+    assert_eq!(db.pool_stats(), stats(2, 2));
+    drop(first);
+    assert_eq!(db.pool_stats(), stats(2, 1));
+    second.discard();
+    assert_eq!(db.pool_stats(), stats(1, 0));
+    db.close().await;
+    assert_eq!(db.pool_stats(), stats(0, 0));
+}

@@ -1,0 +1,113 @@
+//! The built-in tools' engines on `/metrics`: the analysis pool, each database's connection
+//! pool and the embedding batcher.
+
+use std::{fmt, sync::Arc};
+
+use keel_builtins::Builtins;
+use keel_middleware::exposition::{Collector, DescriptorEncoder, counter, gauge};
+
+/// Families read from the engines on each scrape.
+pub struct BuiltinFamilies(pub Arc<Builtins>);
+
+impl fmt::Debug for BuiltinFamilies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BuiltinFamilies")
+    }
+}
+
+fn as_gauge(n: impl TryInto<i64>) -> i64 {
+    n.try_into().unwrap_or(i64::MAX)
+}
+
+impl Collector for BuiltinFamilies {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
+        let builtins = &self.0;
+        if let Some((threads, capacity, in_flight)) = builtins.analyze_pool() {
+            gauge(
+                &mut encoder,
+                "keel_analyze_pool_threads",
+                "Worker threads of the analysis pool.",
+                [(&[][..], as_gauge(threads))],
+            )?;
+            gauge(
+                &mut encoder,
+                "keel_analyze_pool_capacity",
+                "Analyses the pool admits at once.",
+                [(&[][..], as_gauge(capacity))],
+            )?;
+            gauge(
+                &mut encoder,
+                "keel_analyze_pool_in_flight",
+                "Analyses running or waiting on the pool.",
+                [(&[][..], as_gauge(in_flight))],
+            )?;
+        }
+        if let Some(databases) = builtins.databases() {
+            let pools: Vec<_> = databases
+                .iter()
+                .map(|d| (d.name().to_owned(), d.pool_stats()))
+                .collect();
+            let labels: Vec<[(&str, &str); 2]> = pools
+                .iter()
+                .flat_map(|(name, _)| {
+                    ["in_use", "idle"].map(|state| [("database", name.as_str()), ("state", state)])
+                })
+                .collect();
+            let values = pools.iter().flat_map(|(_, p)| {
+                [
+                    as_gauge(p.in_use),
+                    as_gauge(p.open.saturating_sub(p.in_use)),
+                ]
+            });
+            gauge(
+                &mut encoder,
+                "keel_db_pool_connections",
+                "Open database connections, leased to a query (in_use) or idle.",
+                labels.iter().map(|l| &l[..]).zip(values),
+            )?;
+            let names: Vec<[(&str, &str); 1]> = pools
+                .iter()
+                .map(|(name, _)| [("database", name.as_str())])
+                .collect();
+            gauge(
+                &mut encoder,
+                "keel_db_pool_max_connections",
+                "Connections each database's pool may open.",
+                names
+                    .iter()
+                    .zip(&pools)
+                    .map(|(l, (_, p))| (&l[..], as_gauge(p.max))),
+            )?;
+        }
+        if let Some(stats) = builtins.embed_batcher() {
+            counter(
+                &mut encoder,
+                "keel_embed_batches",
+                "Inference batches run.",
+                [(&[][..], stats.batches)],
+            )?;
+            counter(
+                &mut encoder,
+                "keel_embed_texts",
+                "Texts embedded (done) or skipped because their caller gave up first.",
+                [
+                    (&[("result", "embedded")][..], stats.embedded_texts),
+                    (&[("result", "skipped")][..], stats.skipped_texts),
+                ],
+            )?;
+            gauge(
+                &mut encoder,
+                "keel_embed_queued_texts",
+                "Texts admitted to the batcher and not yet answered.",
+                [(&[][..], as_gauge(stats.queued_texts))],
+            )?;
+            gauge(
+                &mut encoder,
+                "keel_embed_running_batches",
+                "Inference batches running now.",
+                [(&[][..], as_gauge(stats.running_batches))],
+            )?;
+        }
+        Ok(())
+    }
+}
