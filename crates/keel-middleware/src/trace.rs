@@ -51,19 +51,34 @@ where
     }
 
     fn call(&mut self, request: MethodRequest) -> Self::Future {
-        if !trace::enabled() {
+        let parent = trace::enabled().then(|| caller_context(&request));
+        // Traced when the caller's `_meta` names a trace, when an HTTP span continuing the
+        // caller's header is current, or when a new trace is sampled here.
+        let traced = match &parent {
+            None => false,
+            Some(Some(_)) => true,
+            Some(None) => !Span::current().is_none() || trace::sample_root(),
+        };
+        if !traced {
             return TracedFuture {
                 inner: self.inner.call(request),
                 span: Span::none(),
             };
         }
-        let span = request_span(&request);
+        let span = request_span(&request, parent.flatten());
         let inner = span.in_scope(|| self.inner.call(request));
         TracedFuture { inner, span }
     }
 }
 
-fn request_span(request: &MethodRequest) -> Span {
+/// The `traceparent` and `tracestate` of the request's `_meta`, when it has one.
+fn caller_context(request: &MethodRequest) -> Option<(&str, Option<&str>)> {
+    let meta = request.request().meta()?;
+    let text = |key| meta.get(key).and_then(Value::as_str);
+    Some((text("traceparent")?, text("tracestate")))
+}
+
+fn request_span(request: &MethodRequest, parent: Option<(&str, Option<&str>)>) -> Span {
     let method = request.method();
     let target = request.target();
     let name = match target {
@@ -102,11 +117,8 @@ fn request_span(request: &MethodRequest) -> Span {
         }
         _ => {}
     }
-    if let Some(meta) = request.request().meta() {
-        let text = |key| meta.get(key).and_then(Value::as_str);
-        if let Some(parent) = text("traceparent") {
-            trace::continue_trace(&span, parent, text("tracestate"));
-        }
+    if let Some((traceparent, tracestate)) = parent {
+        trace::continue_trace(&span, traceparent, tracestate);
     }
     if let Some(id) = trace::trace_id(&span) {
         span.record("trace_id", id);

@@ -147,8 +147,8 @@ fn serve(stdio: bool, listen: Option<SocketAddr>, config: Option<PathBuf>) -> Ex
     if let Some(l) = listen {
         config.http.listen = l;
     }
-    if traces.is_some() {
-        keel_core::trace::enable();
+    if let Some(traces) = &traces {
+        traces.enable();
     }
     let code = serve_config(stdio, config);
     if let Some(traces) = traces {

@@ -146,12 +146,15 @@ impl TracesConfig {
             .build();
         let provider = SdkTracerProvider::builder()
             .with_batch_exporter(exporter)
-            .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
-                self.sample_ratio,
-            ))))
+            // New traces are sampled before their first span (`keel_core::trace`); what
+            // reaches the exporter follows its parent.
+            .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
             .with_resource(resource)
             .build();
-        Ok(Traces { provider })
+        Ok(Traces {
+            provider,
+            sample_ratio: self.sample_ratio,
+        })
     }
 }
 
@@ -159,11 +162,18 @@ impl TracesConfig {
 /// exports what is left.
 pub struct Traces {
     provider: SdkTracerProvider,
+    sample_ratio: f64,
 }
 
 impl Traces {
+    /// Starts creating spans (at the configured sample ratio); call it once
+    /// [`Traces::layer`] is installed.
+    pub fn enable(&self) {
+        keel_core::trace::enable(self.sample_ratio);
+    }
+
     /// The `tracing` layer turning Keel's spans (targets under `keel`) into OpenTelemetry
-    /// spans; spans are only created once [`keel_core::trace::enable`] was called.
+    /// spans; spans are only created once [`Traces::enable`] was called.
     pub fn layer<S>(&self) -> impl Layer<S> + Send + Sync + 'static
     where
         S: tracing::Subscriber + for<'a> LookupSpan<'a> + Send + Sync,

@@ -1,7 +1,7 @@
 //! End to end, real `keel` binary with `[traces]` exporting OTLP/HTTP to a collector on
 //! loopback: a caller's trace is continued from `_meta.traceparent` and from the HTTP
-//! `traceparent` header, the cache, admission and dependency decisions are spans nested in
-//! the request's, a caller's "not sampled" is followed, a malformed `traceparent` starts a
+//! `traceparent` header, the cache lookup, an admission wait and dependency calls are spans
+//! nested in the request's, a caller's "not sampled" is followed, a malformed `traceparent` starts a
 //! trace of its own, the audit record names the trace, and SIGTERM exports what is left.
 
 mod support;
@@ -125,6 +125,7 @@ async fn a_callers_trace_is_continued_through_every_layer() {
     let config = format!(
         "[traces]\nendpoint = \"http://{collector}/v1/traces\"\nprotocol = \"http/json\"\n\
          service_name = \"keel-traced\"\n\
+         [admission.cpu]\ncapacity = 1\nqueue = 16\n\
          [audit]\nfile = \"{}\"\n",
         audit.display()
     );
@@ -163,17 +164,32 @@ async fn a_callers_trace_is_continued_through_every_layer() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    // A cached tool: admission and the cache lookup nest in the request.
-    let analyze = json!({ "values": [1.0, 2.0, 3.0, 4.0], "operations": [{ "op": "mean" }] });
-    let r = node
-        .modern(&call(
-            4,
+    // A cached tool: the cache lookup nests in the request. Four heavy analyses at once
+    // through one permit: those that wait for it show their wait as an admission span.
+    let heavy = |n: i64| {
+        let values: Vec<f64> = (0..100_000)
+            .map(|i| ((i * 7919 + n) % 100_003) as f64)
+            .collect();
+        let percentiles: Vec<f64> = (1..1000).map(|p| p as f64 / 10.0).collect();
+        json!({ "values": values, "operations": [
+            { "op": "percentiles", "p": percentiles },
+            { "op": "histogram", "bins": 10_000 },
+        ] })
+    };
+    let analyses = (0..4).map(|n| {
+        let body = call(
+            40 + n,
             "analyze",
-            analyze,
-            Some(&parent(T_ANALYZE, P_META, "01")),
-        ))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            heavy(n),
+            Some(&parent(T_ANALYZE, &format!("00f067aa0ba902b{n}"), "01")),
+        );
+        let node = &node;
+        async move { node.modern(&body).await }
+    });
+    for r in futures_util::future::join_all(analyses).await {
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert!(!r.text.contains("\"isError\":true"), "{}", r.text);
+    }
     // A dependency call.
     let r = node
         .modern(&call(
@@ -265,22 +281,49 @@ async fn a_callers_trace_is_continued_through_every_layer() {
     );
 
     let analyze = in_trace(&spans, T_ANALYZE);
-    let request = named(&analyze, "tools/call analyze");
-    let cache = named(&analyze, "cache lookup");
-    assert_eq!(id(cache, "parentSpanId"), id(request, "spanId"));
-    assert_eq!(
-        attr(cache, "keel.cache.level"),
-        Some(&json!({ "stringValue": "computed" }))
-    );
-    let admission = named(&analyze, "admission");
-    assert_eq!(
-        attr(admission, "keel.admission.decision"),
-        Some(&json!({ "stringValue": "admitted" }))
-    );
-    assert_eq!(
-        attr(admission, "keel.workload"),
-        Some(&json!({ "stringValue": "cpu" }))
-    );
+    let requests: Vec<_> = analyze
+        .iter()
+        .filter(|s| s["name"] == "tools/call analyze")
+        .collect();
+    assert_eq!(requests.len(), 4, "{analyze:#?}");
+    let caches: Vec<_> = analyze
+        .iter()
+        .filter(|s| s["name"] == "cache lookup")
+        .collect();
+    assert_eq!(caches.len(), 4);
+    for cache in &caches {
+        assert!(
+            requests
+                .iter()
+                .any(|r| id(r, "spanId") == id(cache, "parentSpanId")),
+            "{cache} nests in a request"
+        );
+        assert_eq!(
+            attr(cache, "keel.cache.level"),
+            Some(&json!({ "stringValue": "computed" }))
+        );
+    }
+    let admissions: Vec<_> = analyze
+        .iter()
+        .filter(|s| s["name"] == "admission")
+        .collect();
+    assert!(!admissions.is_empty(), "no call waited for the one permit");
+    for admission in admissions {
+        assert_eq!(
+            attr(admission, "keel.admission.decision"),
+            Some(&json!({ "stringValue": "queued" }))
+        );
+        assert_eq!(
+            attr(admission, "keel.workload"),
+            Some(&json!({ "stringValue": "cpu" }))
+        );
+        // The wait nests under the call's cache lookup, whose computation it holds up.
+        assert!(
+            caches
+                .iter()
+                .any(|c| id(c, "spanId") == id(admission, "parentSpanId"))
+        );
+    }
 
     let query = in_trace(&spans, T_QUERY);
     let request = named(&query, "tools/call query");

@@ -50,22 +50,13 @@ where
     fn call(&mut self, call: ToolCall) -> Self::Future {
         let class = self.state.class_of(&call.tool.definition);
         let admit = self.state.admit(class);
-        // The decision's span: instant when admitted or shed, the wait when queued.
-        let span = if keel_core::trace::enabled() {
-            let decision = match &admit {
-                Admit::Now(_) => "admitted",
-                Admit::Queued(_) => "queued",
-                Admit::Shed(_) | Admit::Undefined(_) => "shed",
-            };
-            tracing::info_span!(
-                target: "keel::trace",
-                "admission",
-                otel.name = "admission",
-                keel.workload = %class.as_str(),
-                keel.admission.decision = decision,
-            )
-        } else {
-            tracing::Span::none()
+        // A span for the decisions that cost the call something: the wait when queued
+        // (the span lasts it), or the refusal. An immediate admission adds none.
+        let span = match &admit {
+            Admit::Now(_) => tracing::Span::none(),
+            _ if !keel_core::trace::in_trace() => tracing::Span::none(),
+            Admit::Queued(_) => admission_span(class, "queued"),
+            Admit::Shed(_) | Admit::Undefined(_) => admission_span(class, "shed"),
         };
         match admit {
             Admit::Now(permit) => AdmissionFuture::running(permit, self.inner.clone(), call),
@@ -76,4 +67,14 @@ where
             }
         }
     }
+}
+
+fn admission_span(class: keel_core::Workload, decision: &'static str) -> tracing::Span {
+    tracing::info_span!(
+        target: "keel::trace",
+        "admission",
+        otel.name = "admission",
+        keel.workload = %class.as_str(),
+        keel.admission.decision = decision,
+    )
 }

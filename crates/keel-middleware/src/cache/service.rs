@@ -122,7 +122,7 @@ where
             Some(Caching::Cached(policy)) if policy.admits(&call) => {
                 let policy = Arc::clone(policy);
                 let shared = Arc::clone(shared);
-                if keel_core::trace::enabled() {
+                if keel_core::trace::in_trace() {
                     let span = tracing::info_span!(
                         target: "keel::trace",
                         "cache",

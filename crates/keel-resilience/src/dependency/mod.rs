@@ -170,7 +170,7 @@ impl Dependency {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, Failure>>,
     {
-        if !keel_core::trace::enabled() {
+        if !keel_core::trace::in_trace() {
             return self.guarded(idempotency, attempt).await;
         }
         let name = &*self.inner.name;

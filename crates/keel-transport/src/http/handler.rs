@@ -25,7 +25,10 @@ use super::{
 };
 
 pub(crate) async fn endpoint(State(app): State<Arc<AppState>>, request: Request) -> Response {
-    if !keel_core::trace::enabled() {
+    // A span of its own only when the caller's header names a trace to continue; otherwise
+    // the MCP request's span is the root.
+    let traced = keel_core::trace::enabled() && request.headers().contains_key("traceparent");
+    if !traced {
         return serve_endpoint(&app, request).await;
     }
     let span = http_span(&request);
@@ -40,8 +43,9 @@ pub(crate) async fn endpoint(State(app): State<Arc<AppState>>, request: Request)
     response
 }
 
-/// The HTTP request's span, continuing the caller's `traceparent` header; MCP request spans
-/// nest in it unless their `_meta` names a parent of its own.
+/// The HTTP request's span, continuing the caller's `traceparent` header (a malformed one
+/// starts a new trace); MCP request spans nest in it unless their `_meta` names a parent of
+/// its own.
 fn http_span(request: &Request) -> tracing::Span {
     let method = request.method().as_str();
     let path = request.uri().path();
