@@ -72,6 +72,9 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = ready!(this.inner.poll(cx));
+        if let Some(slot) = super::outcome::failure_slot(&result) {
+            this.record.tool.failed(slot);
+        }
         this.record.finish(Outcome::of(&result));
         Poll::Ready(result)
     }

@@ -76,3 +76,25 @@ impl Outcome {
         self as usize
     }
 }
+
+/// The `kind` label of `keel_tool_failures_total`: a failure's typed kind, or `untyped` for
+/// an `isError` result a handler built itself.
+pub(crate) const FAILURE_KINDS: [&str; 7] = [
+    "invalid_input",
+    "permanent",
+    "transient",
+    "dependency_unavailable",
+    "overloaded",
+    "timed_out",
+    "untyped",
+];
+
+/// The slot in [`FAILURE_KINDS`] of a finished call that failed; `None` for any other end.
+pub(crate) fn failure_slot(result: &Result<CallToolResult, ToolError>) -> Option<usize> {
+    let kind = match result {
+        Ok(r) if r.is_error => return Some(FAILURE_KINDS.len() - 1),
+        Err(ToolError::Failed(f)) => f.kind().as_str(),
+        _ => return None,
+    };
+    FAILURE_KINDS.iter().position(|&k| k == kind)
+}

@@ -9,7 +9,7 @@ use super::{
     Metrics,
     exposition::{Exposition, Format, HistogramSeries, counter, gauge, histogram},
     histogram::HistogramSnapshot,
-    outcome::Outcome,
+    outcome::{FAILURE_KINDS, Outcome},
     request::RequestOutcome,
 };
 use crate::ClassGauges;
@@ -95,6 +95,22 @@ impl Metrics {
             "keel_tool_calls",
             "Tool calls by tool, workload class and outcome.",
             labels.iter().map(|l| &l[..]).zip(values),
+        )?;
+        let kinds: Vec<[(&str, &str); 2]> = self
+            .tools
+            .iter()
+            .flat_map(|t| FAILURE_KINDS.map(|k| [("tool", t.name.as_str()), ("kind", k)]))
+            .collect();
+        let failures = self
+            .tools
+            .iter()
+            .flat_map(|t| (0..FAILURE_KINDS.len()).map(move |slot| t.failures(slot)));
+        counter(
+            encoder,
+            "keel_tool_failures",
+            "Failed tool calls by tool and the failure's kind (untyped: an isError result \
+             without one).",
+            kinds.iter().map(|l| &l[..]).zip(failures),
         )?;
         let names: Vec<[(&str, &str); 1]> = self
             .tools

@@ -11,7 +11,10 @@ use std::{
 
 use keel_core::{ToolDefinition, Workload};
 
-use super::{histogram::Histogram, outcome::Outcome};
+use super::{
+    histogram::Histogram,
+    outcome::{FAILURE_KINDS, Outcome},
+};
 
 /// The label used for calls to a tool the table was not built with.
 pub(crate) const UNREGISTERED: &str = "_unregistered";
@@ -23,6 +26,7 @@ pub(crate) struct ToolMetrics {
     /// The class the tool declares; `None` for the catch-all of unregistered tools.
     pub(crate) workload: Option<Workload>,
     calls: [AtomicU64; Outcome::ALL.len()],
+    failures: [AtomicU64; FAILURE_KINDS.len()],
     in_flight: AtomicUsize,
     pub(crate) duration: Histogram,
 }
@@ -33,6 +37,7 @@ impl ToolMetrics {
             name: name.to_owned(),
             workload,
             calls: std::array::from_fn(|_| AtomicU64::new(0)),
+            failures: std::array::from_fn(|_| AtomicU64::new(0)),
             in_flight: AtomicUsize::new(0),
             duration: Histogram::new(),
         }
@@ -47,6 +52,20 @@ impl ToolMetrics {
         self.calls[outcome.index()].fetch_add(1, Ordering::Relaxed);
         self.duration.observe(elapsed);
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Counts a failure of the kind at `slot` of [`FAILURE_KINDS`].
+    pub(crate) fn failed(&self, slot: usize) {
+        if let Some(n) = self.failures.get(slot) {
+            n.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Failures of the kind at `slot` of [`FAILURE_KINDS`].
+    pub(crate) fn failures(&self, slot: usize) -> u64 {
+        self.failures
+            .get(slot)
+            .map_or(0, |n| n.load(Ordering::Relaxed))
     }
 
     pub(crate) fn calls(&self, outcome: Outcome) -> u64 {

@@ -477,3 +477,29 @@ async fn a_panicking_tool_answers_an_error_result_and_is_counted() {
     assert_eq!(calls(&samples, "fragile", "panicked"), 1.0);
     assert_eq!(calls(&samples, "fragile", "ok"), 1.0);
 }
+
+#[tokio::test]
+async fn failures_are_counted_by_their_kind() {
+    let reg = registry();
+    let metrics = Metrics::for_registry(&reg);
+    let svc = metrics.layer().layer(scripted());
+    for mode in ["ok", "invalid", "invalid", "failed", "is_error"] {
+        let _ = svc
+            .clone()
+            .oneshot(call(&reg, "light", json!({ "mode": mode })))
+            .await;
+    }
+    let s = parse_exposition(&metrics.render());
+    let failures = |kind| {
+        value(
+            &s,
+            "keel_tool_failures_total",
+            &[("tool", "light"), ("kind", kind)],
+        )
+    };
+    assert_eq!(failures("invalid_input"), 2.0);
+    assert_eq!(failures("permanent"), 1.0);
+    assert_eq!(failures("untyped"), 1.0);
+    assert_eq!(failures("transient"), 0.0);
+    assert_eq!(calls(&s, "light", "ok"), 1.0);
+}
