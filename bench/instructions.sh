@@ -8,7 +8,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 shared=${KEEL_SHARED_BENCH:-$root/../shared/bench}
 bin=$1; era=${2:-modern}; secs=${3:-10}
 port=3197; url=http://127.0.0.1:$port/mcp
-dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
+dir=${KEEP_DIR:-$(mktemp -d)}; [ -n "${KEEP_DIR:-}" ] || trap 'rm -rf "$dir"' EXIT
 KEEL_MODEL_AUTO_FETCH=0 KEEL_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$dir/cg.%p" \
   "$bin" serve --listen 127.0.0.1:$port >/dev/null 2>"$dir/valgrind.log" & pid=$!
 for _ in $(seq 1200); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
