@@ -59,8 +59,10 @@ fn a_log_line_inside_a_request_names_the_callers_trace() {
         )
         .build()
         .expect("registry");
-    let mut config = Config::default();
-    config.traces = Some(section);
+    let config = Config {
+        traces: Some(section),
+        ..Config::default()
+    };
     let server = Server::new(config, registry).expect("server");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
