@@ -118,6 +118,18 @@ impl Cache {
         Lookup::Miss
     }
 
+    /// A fresh L1 entry under `key`, if there is one, without counting a lookup: for a
+    /// second look just before computing (a computation that just finished has stored its
+    /// result there).
+    pub async fn fresh_in_l1(&self, key: &CacheKey, policy: &TtlPolicy) -> Option<Arc<Entry>> {
+        let shared = self.shared();
+        let value = shared.l1.as_ref()?.get(key).await?;
+        match shared.judge_l1(key, &value, policy, shared.clock.now_ms()) {
+            Verdict::Fresh => Some(Arc::clone(&value.entry)),
+            Verdict::Stale | Verdict::Dead => None,
+        }
+    }
+
     /// Stores `entry` under `key`: in L1 now, in Redis in the background (a bounded number
     /// of writes in flight; more are dropped). Sets `stored_at` and the tags' generations.
     /// Values past the size limit are not stored.

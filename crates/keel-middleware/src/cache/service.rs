@@ -263,6 +263,13 @@ where
     S: Service<ToolCall, Response = CallToolResult, Error = ToolError> + Send + 'static,
     S::Future: Send + 'static,
 {
+    // A computation that finished between this call's lookup and its joining stored its
+    // result before leaving the flights: look again rather than run the tool twice.
+    if let Some(entry) = shared.cache.fresh_in_l1(&key, &policy.ttl).await
+        && let Some(result) = read(&entry, Level::L1)
+    {
+        return Outcome::Result(result);
+    }
     let (result, notes) = keel_core::collect_notes(inner.oneshot(call)).await;
     *reached.lock().unwrap_or_else(PoisonError::into_inner) = notes.dependencies;
     let outcome = Outcome::of(result);
