@@ -4,7 +4,7 @@
 use std::{fmt, sync::Arc};
 
 use keel_builtins::Builtins;
-use keel_middleware::exposition::{Collector, DescriptorEncoder, counter, gauge};
+use keel_middleware::exposition::{Collector, DescriptorEncoder, counter, gauge, gauge_value};
 
 /// Families read from the engines on each scrape.
 pub struct BuiltinFamilies(pub Arc<Builtins>);
@@ -15,10 +15,6 @@ impl fmt::Debug for BuiltinFamilies {
     }
 }
 
-fn as_gauge(n: impl TryInto<i64>) -> i64 {
-    n.try_into().unwrap_or(i64::MAX)
-}
-
 impl Collector for BuiltinFamilies {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
         let builtins = &self.0;
@@ -27,19 +23,19 @@ impl Collector for BuiltinFamilies {
                 &mut encoder,
                 "keel_analyze_pool_threads",
                 "Worker threads of the analysis pool.",
-                [(&[][..], as_gauge(threads))],
+                [(&[][..], gauge_value(threads))],
             )?;
             gauge(
                 &mut encoder,
                 "keel_analyze_pool_capacity",
                 "Analyses the pool admits at once.",
-                [(&[][..], as_gauge(capacity))],
+                [(&[][..], gauge_value(capacity))],
             )?;
             gauge(
                 &mut encoder,
                 "keel_analyze_pool_in_flight",
                 "Analyses running or waiting on the pool.",
-                [(&[][..], as_gauge(in_flight))],
+                [(&[][..], gauge_value(in_flight))],
             )?;
         }
         if let Some(databases) = builtins.databases() {
@@ -55,8 +51,8 @@ impl Collector for BuiltinFamilies {
                 .collect();
             let values = pools.iter().flat_map(|(_, p)| {
                 [
-                    as_gauge(p.in_use),
-                    as_gauge(p.open.saturating_sub(p.in_use)),
+                    gauge_value(p.in_use),
+                    gauge_value(p.open.saturating_sub(p.in_use)),
                 ]
             });
             gauge(
@@ -76,7 +72,7 @@ impl Collector for BuiltinFamilies {
                 names
                     .iter()
                     .zip(&pools)
-                    .map(|(l, (_, p))| (&l[..], as_gauge(p.max))),
+                    .map(|(l, (_, p))| (&l[..], gauge_value(p.max))),
             )?;
         }
         if let Some(stats) = builtins.embed_batcher() {
@@ -99,13 +95,13 @@ impl Collector for BuiltinFamilies {
                 &mut encoder,
                 "keel_embed_queued_texts",
                 "Texts admitted to the batcher and not yet answered.",
-                [(&[][..], as_gauge(stats.queued_texts))],
+                [(&[][..], gauge_value(stats.queued_texts))],
             )?;
             gauge(
                 &mut encoder,
                 "keel_embed_running_batches",
                 "Inference batches running now.",
-                [(&[][..], as_gauge(stats.running_batches))],
+                [(&[][..], gauge_value(stats.running_batches))],
             )?;
         }
         Ok(())

@@ -4,7 +4,7 @@ use std::fmt;
 
 use prometheus_client::encoding::DescriptorEncoder;
 
-use super::exposition::{counter, gauge};
+use super::exposition::{counter, gauge, gauge_value};
 use crate::CacheHandle;
 
 /// Reads one counter of a level.
@@ -68,18 +68,17 @@ pub(crate) fn write(cache: &CacheHandle, encoder: &mut DescriptorEncoder<'_>) ->
                 .map(|(l, (_, stats))| (&l[..], value(stats))),
         )?;
     }
-    let as_gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     gauge(
         encoder,
         "keel_cache_entries",
         "Entries held in process (L1).",
-        [(&[][..], as_gauge(r.levels.l1.entries))],
+        [(&[][..], gauge_value(r.levels.l1.entries))],
     )?;
     gauge(
         encoder,
         "keel_cache_bytes",
         "Bytes held in process (L1), as weighed.",
-        [(&[][..], as_gauge(r.levels.l1.bytes))],
+        [(&[][..], gauge_value(r.levels.l1.bytes))],
     )?;
     let totals = [
         (
@@ -126,6 +125,6 @@ pub(crate) fn write(cache: &CacheHandle, encoder: &mut DescriptorEncoder<'_>) ->
         encoder,
         "keel_cache_in_flight",
         "Computations in flight.",
-        [(&[][..], i64::try_from(r.in_flight).unwrap_or(i64::MAX))],
+        [(&[][..], gauge_value(r.in_flight))],
     )
 }

@@ -104,6 +104,11 @@ pub fn counter<'a>(
     Ok(())
 }
 
+/// A count as a gauge value, saturating.
+pub fn gauge_value(n: impl TryInto<i64>) -> i64 {
+    n.try_into().unwrap_or(i64::MAX)
+}
+
 /// A gauge family.
 pub fn gauge<'a>(
     encoder: &mut DescriptorEncoder<'_>,

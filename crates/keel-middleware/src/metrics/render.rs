@@ -7,7 +7,7 @@ use prometheus_client::{collector::Collector, encoding::DescriptorEncoder};
 
 use super::{
     Metrics,
-    exposition::{Exposition, Format, HistogramSeries, counter, gauge, histogram},
+    exposition::{Exposition, Format, HistogramSeries, counter, gauge, gauge_value, histogram},
     histogram::HistogramSnapshot,
     outcome::{FAILURE_KINDS, Outcome},
     request::RequestOutcome,
@@ -54,10 +54,6 @@ fn series<'a>(
         count: h.count(),
         buckets: &h.buckets,
     }
-}
-
-fn gauge_value(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 impl Metrics {
