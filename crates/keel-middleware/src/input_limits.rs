@@ -45,6 +45,24 @@ struct Violation {
 }
 
 impl InputLimits {
+    /// The `-32602` reply refusing `request`, naming its first violation; `None` when its
+    /// params are within the bounds.
+    pub(crate) fn refusal(&self, request: &MethodRequest) -> Option<Reply> {
+        let violation = self.check(&request.request().params).err()?;
+        let pointer: String = violation
+            .path
+            .iter()
+            .rev()
+            .flat_map(|s| ["/", s.as_str()])
+            .collect();
+        let error = RpcError::new(
+            ErrorCode::INVALID_PARAMS,
+            format!("params{pointer}: {}", violation.what),
+        )
+        .with_data(json!({ "kind": "invalid_input", "pointer": pointer }));
+        Some(request.refuse(&error))
+    }
+
     /// Checks params; the first violation found.
     fn check(&self, params: &Map<String, Value>) -> Result<(), Violation> {
         self.object(params, 1)
@@ -111,6 +129,11 @@ impl InputLimitsLayer {
     pub fn new(limits: InputLimits) -> Self {
         Self { limits }
     }
+
+    /// The bounds.
+    pub fn limits(&self) -> InputLimits {
+        self.limits
+    }
 }
 
 impl<S> Layer<S> for InputLimitsLayer {
@@ -144,28 +167,15 @@ where
     }
 
     fn call(&mut self, request: MethodRequest) -> Self::Future {
-        match self.limits.check(&request.request().params) {
-            Ok(()) => LimitsFuture {
+        match self.limits.refusal(&request) {
+            None => LimitsFuture {
                 inner: Some(self.inner.call(request)),
                 refused: None,
             },
-            Err(violation) => {
-                let pointer: String = violation
-                    .path
-                    .iter()
-                    .rev()
-                    .flat_map(|s| ["/", s.as_str()])
-                    .collect();
-                let error = RpcError::new(
-                    ErrorCode::INVALID_PARAMS,
-                    format!("params{pointer}: {}", violation.what),
-                )
-                .with_data(json!({ "kind": "invalid_input", "pointer": pointer }));
-                LimitsFuture {
-                    inner: None,
-                    refused: Some(request.refuse(&error)),
-                }
-            }
+            Some(refused) => LimitsFuture {
+                inner: None,
+                refused: Some(refused),
+            },
         }
     }
 }

@@ -15,8 +15,9 @@
 //!
 //! The server assembles `metrics(cache(admission(timeout(base))))` around
 //! `keel_core::Dispatcher::base_tool_service()`, so metrics see rejections and time queueing,
-//! and `metrics(admission(route))` as the dispatcher's request stack
-//! (`keel_core::MethodStack`).
+//! and `metrics(input bounds(admission(route)))` as the dispatcher's request stack
+//! (`keel_core::MethodStack`), fused into one [`RequestPolicyLayer`] when nothing is added
+//! between them.
 //!
 //! It is not the error edge: rejections carry their JSON-RPC mapping
 //! ([`keel_core::Rejection`]) and the dispatcher applies it. It knows no HTTP: serving the
@@ -30,6 +31,7 @@ mod fallback;
 mod input_limits;
 mod metrics;
 mod rate_limit;
+mod request_policy;
 #[cfg(test)]
 mod test_support;
 mod timeout;
@@ -56,6 +58,7 @@ pub use rate_limit::{
     OnStoreFailure, RATE_LIMIT_STORE, RateLimitLayer, RateLimitService, RateLimits, RateQuota,
     SharedStoreConfig,
 };
+pub use request_policy::{RequestPolicyLayer, RequestPolicyService};
 pub use timeout::{
     CallTimeout, Elapsed, TimeoutFuture, TimeoutLayer, TimeoutService, ToolTimeouts,
 };

@@ -9,11 +9,15 @@ use keel_core::{
 };
 use keel_middleware::{
     AdmissionLayer, AuditLog, CacheHandle, CacheLayer, InputLimitsLayer, Metrics,
-    RequestAdmissionLayer, RequestMetricsLayer, TimeoutLayer, TraceLayer, exposition::Collector,
+    RequestAdmissionLayer, RequestMetricsLayer, RequestPolicyLayer, TimeoutLayer, TraceLayer,
+    exposition::Collector,
 };
 use keel_resilience::Dependencies;
 use tokio_util::sync::CancellationToken;
-use tower::{Layer, Service, ServiceBuilder, util::BoxCloneSyncService};
+use tower::{
+    Layer, Service, ServiceBuilder,
+    util::{BoxCloneSyncService, Either},
+};
 
 use crate::{
     Config, ConfigError,
@@ -265,39 +269,43 @@ impl ServerBuilder {
         let mut metrics =
             Metrics::for_registry(&self.registry).with_admission(admission.state().clone());
         let timeouts = self.config.admission.timeouts();
-        let base = Dispatcher::base_tool_service();
-        // Without any timeout the layer is left out, not installed to do nothing.
-        let mut tools: ToolService = if timeouts.is_empty() {
-            BoxCloneSyncService::new(admission.layer(base))
+        // The default tool layers keep their types and are erased once, outermost: each
+        // erasure would cost a boxed future and a boxed clone per call. Without any timeout
+        // the layer is left out, not installed to do nothing.
+        let admitted = ServiceBuilder::new()
+            .layer(admission.clone())
+            .option_layer((!timeouts.is_empty()).then(|| TimeoutLayer::new(timeouts)))
+            .service(Dispatcher::base_tool());
+        let inner = if self.layers.is_empty() {
+            Either::Left(admitted)
         } else {
-            BoxCloneSyncService::new(admission.layer(TimeoutLayer::new(timeouts).layer(base)))
+            let mut tools: ToolService = BoxCloneSyncService::new(admitted);
+            for layer in self.layers.into_iter().rev() {
+                tools = layer(tools);
+            }
+            Either::Right(tools)
         };
-        for layer in self.layers.into_iter().rev() {
-            tools = layer(tools);
-        }
         let mut registry = self.registry;
         let health = Health::new(self.config.health.clone());
         for (name, check) in self.checks {
             health.add_check(name, check);
         }
-        let cache = match self.config.cache.build()? {
+        let (cache_layer, cache) = match self.config.cache.build()? {
             Some(cache) => {
                 let layer = CacheLayer::new(cache, &registry, &self.config.cache.overrides());
                 let handle = layer.handle();
                 metrics = metrics.with_cache(handle.clone());
-                tools = BoxCloneSyncService::new(layer.layer(tools));
                 registry = registry
                     .with_resource(crate::cache::stats_resource(handle.clone()))
                     .map_err(|e| ConfigError::Invalid(e.to_string()))?;
-                Some(handle)
+                (Some(layer), Some(handle))
             }
-            None => None,
+            None => (None, None),
         };
         // Outside the cache, so a stale cached result is preferred and a fallback's answer
         // is never stored; left out when no tool declares one.
-        if keel_middleware::any_fallback(&registry) {
-            tools = BoxCloneSyncService::new(keel_middleware::FallbackLayer.layer(tools));
-        }
+        let fallback =
+            keel_middleware::any_fallback(&registry).then_some(keel_middleware::FallbackLayer);
         let status = Status {
             started: std::time::Instant::now(),
             dependencies: dependencies.clone(),
@@ -310,7 +318,13 @@ impl ServerBuilder {
         registry = registry
             .with_resource(status.resource())
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        let tools = BoxCloneSyncService::new(metrics.layer().layer(tools));
+        let tools: ToolService = BoxCloneSyncService::new(
+            ServiceBuilder::new()
+                .layer(metrics.layer())
+                .option_layer(fallback)
+                .option_layer(cache_layer)
+                .service(inner),
+        );
         let requests = RequestStack {
             metrics: metrics.request_layer(),
             limits: InputLimitsLayer::new(self.config.input.limits()),
@@ -357,24 +371,13 @@ impl MethodStack for RequestStack {
             + 'static,
         S::Future: Send + 'static,
     {
+        // Nothing added between them: the three default layers as one service.
+        let policy = || RequestPolicyLayer::new(&self.metrics, self.limits, self.admission.clone());
         if self.layers.is_empty() && self.traced {
-            return MethodService::new(
-                ServiceBuilder::new()
-                    .layer(TraceLayer)
-                    .layer(self.metrics.clone())
-                    .layer(self.limits)
-                    .layer(self.admission.clone())
-                    .service(route),
-            );
+            return MethodService::new(TraceLayer.layer(policy().layer(route)));
         }
         if self.layers.is_empty() {
-            return MethodService::new(
-                ServiceBuilder::new()
-                    .layer(self.metrics.clone())
-                    .layer(self.limits)
-                    .layer(self.admission.clone())
-                    .service(route),
-            );
+            return MethodService::new(policy().layer(route));
         }
         let mut inner = MethodService::new(self.limits.layer(self.admission.layer(route)));
         for layer in self.layers.iter().rev() {

@@ -7,7 +7,7 @@ use futures_util::FutureExt;
 
 use keel_protocol::{Era, ProtocolVersion, RequestId, RpcError, methods};
 use serde_json::{Map, Value, json};
-use tower::{ServiceExt, service_fn, util::BoxCloneSyncService};
+use tower::{Service, ServiceExt, service_fn, util::BoxCloneSyncService};
 
 use super::{
     Dispatcher, ParsedRequest, Reply, RequestEnv, Router, task_methods::tasks_capability_missing,
@@ -32,7 +32,21 @@ impl Dispatcher {
     /// The innermost tool service: checks arguments against the tool's schema, then runs it.
     /// Layers (admission, metrics, timeouts…) wrap this.
     pub fn base_tool_service() -> ToolService {
-        BoxCloneSyncService::new(service_fn(|call: ToolCall| async move {
+        BoxCloneSyncService::new(Self::base_tool())
+    }
+
+    /// [`Dispatcher::base_tool_service`] before erasure, for a stack that keeps its layers'
+    /// types and erases once around them all.
+    pub fn base_tool() -> impl Service<
+        ToolCall,
+        Response = CallToolResult,
+        Error = ToolError,
+        Future = impl Future<Output = Result<CallToolResult, ToolError>> + Send + 'static,
+    > + Clone
+    + Send
+    + Sync
+    + 'static {
+        service_fn(|call: ToolCall| async move {
             call.tool
                 .check_arguments(&call.arguments)
                 .map_err(ToolError::invalid_arguments)?;
@@ -50,7 +64,7 @@ impl Dispatcher {
                         tool.definition.name
                     ))))
                 })
-        }))
+        })
     }
 }
 

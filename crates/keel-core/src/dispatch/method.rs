@@ -129,7 +129,15 @@ where
     S::Future: Send + 'static,
 {
     fn serve(&self, request: MethodRequest) -> ReplyFuture {
-        Box::pin(self.clone().oneshot(request))
+        let mut stack = self.clone();
+        // Request layers are ready at once unless one holds back (a limiter without room):
+        // then the request waits for readiness as `oneshot` does.
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match stack.poll_ready(&mut cx) {
+            Poll::Ready(Ok(())) => Box::pin(stack.call(request)),
+            Poll::Ready(Err(never)) => match never {},
+            Poll::Pending => Box::pin(stack.oneshot(request)),
+        }
     }
 }
 

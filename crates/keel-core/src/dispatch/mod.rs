@@ -172,9 +172,13 @@ impl Dispatcher {
     /// installed before); call it before serving.
     pub fn with_request_stack(mut self, stack: &impl MethodStack) -> Self {
         let router = Arc::clone(&self.router);
+        // The routing future is large (it holds every method's state); boxed here, once,
+        // the layers around it move a pointer instead of copying it at each level.
         let route = tower::service_fn(move |request: MethodRequest| {
             let router = Arc::clone(&router);
-            async move { Ok::<_, Infallible>(router.route(request).await) }
+            let routed: crate::BoxFuture<Result<Reply, Infallible>> =
+                Box::pin(async move { Ok(router.route(request).await) });
+            routed
         });
         self.requests = Some(stack.wrap(route));
         self

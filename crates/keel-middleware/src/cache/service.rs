@@ -11,6 +11,7 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
+use futures_util::future::Either;
 use keel_cache::{Cache, CacheKey, Entry, Level, Lookup, StatsSnapshot, Tag};
 use keel_core::{
     BoxFuture, CacheScope, CallToolResult, Failure, Registry, SharedResult, ToolCall, ToolError,
@@ -106,20 +107,29 @@ where
 {
     type Response = CallToolResult;
     type Error = ToolError;
-    type Future = BoxFuture<Result<CallToolResult, ToolError>>;
+    type Future = Either<S::Future, BoxFuture<Result<CallToolResult, ToolError>>>;
 
-    /// Always ready: the inner service's readiness is awaited by the call that uses it
-    /// (which may be a computation shared by several calls).
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
+    /// Ready when the inner service is: a call the cache does not concern goes straight to
+    /// it. A cached call computes on a clone of it, whose readiness the computation awaits.
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, call: ToolCall) -> Self::Future {
         let name = call.tool.definition.name.as_str();
         let shared = &self.shared;
+        let caching = shared.policies.tools.get(name);
+        let caching = match caching {
+            Some(Caching::Cached(policy)) if !policy.admits(&call) => None,
+            other => other,
+        };
+        let Some(caching) = caching else {
+            // Not the cache's concern: no clone of the stack below, no extra box.
+            return Either::Left(self.inner.call(call));
+        };
         let inner = self.inner.clone();
-        match shared.policies.tools.get(name) {
-            Some(Caching::Cached(policy)) if policy.admits(&call) => {
+        let computed: BoxFuture<Result<CallToolResult, ToolError>> = match caching {
+            Caching::Cached(policy) => {
                 let policy = Arc::clone(policy);
                 let shared = Arc::clone(shared);
                 if keel_core::trace::in_trace() {
@@ -134,7 +144,7 @@ where
                     Box::pin(cached_call(shared, policy, inner, call))
                 }
             }
-            Some(Caching::Invalidates(targets)) => {
+            Caching::Invalidates(targets) => {
                 let targets = Arc::clone(targets);
                 let shared = Arc::clone(shared);
                 Box::pin(async move {
@@ -148,8 +158,8 @@ where
                     result
                 })
             }
-            _ => Box::pin(inner.oneshot(call)),
-        }
+        };
+        Either::Right(computed)
     }
 }
 

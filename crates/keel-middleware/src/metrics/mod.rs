@@ -18,7 +18,7 @@ pub(crate) mod histogram;
 mod layer;
 mod outcome;
 mod render;
-mod request;
+pub(crate) mod request;
 mod service;
 mod table;
 #[cfg(test)]

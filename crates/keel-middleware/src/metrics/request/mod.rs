@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use tower::Layer;
 
+pub(crate) use future::Record;
 pub use future::RequestMetricsFuture;
 pub use outcome::RequestOutcome;
 pub use service::RequestMetricsService;
@@ -23,7 +24,7 @@ use super::Metrics;
 /// Wraps request services with [`RequestMetricsService`], recording into one [`Metrics`].
 #[derive(Clone)]
 pub struct RequestMetricsLayer {
-    methods: Arc<MethodTable>,
+    pub(crate) methods: Arc<MethodTable>,
 }
 
 impl RequestMetricsLayer {

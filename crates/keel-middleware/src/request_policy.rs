@@ -1,0 +1,215 @@
+//! The default request-level policy as one service: request metrics, input bounds and
+//! admission of reads, in that order, with one future per request instead of one per
+//! layer. It behaves as `RequestMetricsLayer`, `InputLimitsLayer` and
+//! `RequestAdmissionLayer` stacked, and is built from them; a server that adds request
+//! layers between them stacks those instead.
+
+use std::{
+    convert::Infallible,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use keel_core::{MethodRequest, Reply};
+use tower::{Layer, Service};
+
+use crate::{
+    InputLimits, InputLimitsLayer, RequestAdmissionFuture, RequestAdmissionLayer,
+    RequestAdmissionService, RequestMetricsFuture, RequestMetricsLayer,
+    metrics::request::{MethodTable, Record},
+};
+
+/// Wraps the routing with [`RequestPolicyService`].
+#[derive(Clone)]
+pub struct RequestPolicyLayer {
+    methods: Arc<MethodTable>,
+    limits: InputLimits,
+    admission: RequestAdmissionLayer,
+}
+
+impl RequestPolicyLayer {
+    /// The three default request layers, fused.
+    pub fn new(
+        metrics: &RequestMetricsLayer,
+        limits: InputLimitsLayer,
+        admission: RequestAdmissionLayer,
+    ) -> Self {
+        Self {
+            methods: Arc::clone(&metrics.methods),
+            limits: limits.limits(),
+            admission,
+        }
+    }
+}
+
+impl<S> Layer<S> for RequestPolicyLayer {
+    type Service = RequestPolicyService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestPolicyService {
+            admitted: self.admission.layer(inner),
+            methods: Arc::clone(&self.methods),
+            limits: self.limits,
+        }
+    }
+}
+
+/// See the [module](self) documentation.
+#[derive(Clone)]
+pub struct RequestPolicyService<S> {
+    admitted: RequestAdmissionService<S>,
+    methods: Arc<MethodTable>,
+    limits: InputLimits,
+}
+
+impl<S> Service<MethodRequest> for RequestPolicyService<S>
+where
+    S: Service<MethodRequest, Response = Reply, Error = Infallible> + Clone,
+{
+    type Response = Reply;
+    type Error = Infallible;
+    type Future = RequestMetricsFuture<RequestAdmissionFuture<S>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.admitted.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: MethodRequest) -> Self::Future {
+        // Started first, so a refusal is counted and timed as the stacked layers count it.
+        let record = Record::start(
+            Arc::clone(&self.methods),
+            MethodTable::slot(request.method()),
+        );
+        let admitted = match self.limits.refusal(&request) {
+            None => self.admitted.call(request),
+            Some(refused) => RequestAdmissionFuture::refused(refused),
+        };
+        RequestMetricsFuture::new(admitted, record)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use keel_core::{MethodRequest, Reply, Workload};
+    use serde_json::{Value, json};
+    use tokio_test::{assert_pending, assert_ready, task};
+    use tower::{Layer, Service, ServiceBuilder};
+
+    use super::RequestPolicyLayer;
+    use crate::{
+        AdmissionLayer, AdmissionLimits, Capacity, InputLimits, InputLimitsLayer, Metrics,
+        QueueDepth,
+        test_support::{RouteGate, method_request, parse_exposition, request_registry, value},
+    };
+
+    const GATED: &[&str] = &["resources/read"];
+
+    /// What a client and an operator see of a reply: its error code and body.
+    fn seen(reply: &Reply) -> (Option<i64>, Value) {
+        let body = serde_json::from_slice(reply.body.as_deref().expect("a body")).expect("JSON");
+        (reply.error.map(|c| i64::from(c.0)), body)
+    }
+
+    /// The same requests through the fused policy and through the three layers stacked:
+    /// the same replies, the same request metrics, the same admission counts.
+    #[tokio::test]
+    async fn the_fused_policy_answers_and_counts_as_the_stacked_layers() {
+        let registry = request_registry();
+        let limits = InputLimits {
+            max_string_bytes: 12,
+            max_depth: 32,
+        };
+        let admission_limits = AdmissionLimits::default().with_class(
+            Workload::Io,
+            Capacity::new(1).expect("valid"),
+            QueueDepth(0),
+        );
+        let requests: Vec<MethodRequest> = vec![
+            method_request(&registry, "resources/read", json!({ "uri": "test://io" })),
+            // The io class is full and queues nothing: shed.
+            method_request(&registry, "resources/read", json!({ "uri": "test://io/1" })),
+            // Past the string bound: refused before admission, named by its pointer.
+            method_request(
+                &registry,
+                "tools/call",
+                json!({ "name": "io", "arguments": { "text": "longer than twelve bytes" } }),
+            ),
+            method_request(&registry, "ping", json!({})),
+        ];
+        let mut outcomes = Vec::new();
+        for fused in [true, false] {
+            let metrics = Metrics::new([]);
+            let admission = AdmissionLayer::new(&admission_limits);
+            let gate = RouteGate::new(GATED);
+            let replies = if fused {
+                let policy = RequestPolicyLayer::new(
+                    &metrics.request_layer(),
+                    InputLimitsLayer::new(limits),
+                    admission.request_layer(),
+                );
+                serve(policy.layer(gate.service()), &requests, &gate).await
+            } else {
+                let stacked = ServiceBuilder::new()
+                    .layer(metrics.request_layer())
+                    .layer(InputLimitsLayer::new(limits))
+                    .layer(admission.request_layer())
+                    .service(gate.service());
+                serve(stacked, &requests, &gate).await
+            };
+            let samples = parse_exposition(&metrics.render());
+            let count = |method: &str, outcome: &str| {
+                value(
+                    &samples,
+                    "keel_requests_total",
+                    &[("method", method), ("outcome", outcome)],
+                )
+            };
+            let counts = [
+                count("resources/read", "ok"),
+                count("resources/read", "overloaded"),
+                count("tools/call", "invalid_params"),
+                count("ping", "ok"),
+            ];
+            assert_eq!(counts, [1.0; 4], "fused: {fused}");
+            let shed = admission.state().gauges(Workload::Io).shed_total;
+            outcomes.push((replies, counts, shed, gate.started()));
+        }
+        assert_eq!(outcomes[0], outcomes[1]);
+        let (replies, _, shed, started) = &outcomes[0];
+        assert_eq!(*shed, 1);
+        assert_eq!(started, &["resources/read", "ping"], "refusals never ran");
+        assert_eq!(replies[2].0, Some(-32602));
+        assert_eq!(
+            replies[2].1["error"]["data"]["pointer"], "/arguments/text",
+            "{:?}",
+            replies[2]
+        );
+    }
+
+    /// Serves `requests` in order, the first (gated) one held until the others answered.
+    async fn serve<S>(
+        mut svc: S,
+        requests: &[MethodRequest],
+        gate: &RouteGate,
+    ) -> Vec<(Option<i64>, Value)>
+    where
+        S: Service<MethodRequest, Response = Reply, Error = std::convert::Infallible>,
+    {
+        let copy =
+            |r: &MethodRequest| method_request(&request_registry(), r.method(), json_params(r));
+        let mut first = task::spawn(svc.call(copy(&requests[0])));
+        assert_pending!(first.poll());
+        let mut replies = vec![(None, Value::Null)];
+        for request in &requests[1..] {
+            let reply = svc.call(copy(request)).await.expect("infallible");
+            replies.push(seen(&reply));
+        }
+        gate.release(1);
+        replies[0] = seen(&assert_ready!(first.poll()).expect("infallible"));
+        replies
+    }
+
+    fn json_params(request: &MethodRequest) -> Value {
+        Value::Object(request.request().params.clone())
+    }
+}
