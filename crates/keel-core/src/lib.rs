@@ -31,9 +31,9 @@ pub use call_notes::{CallNotes, collect_notes, note_cache, note_dependency, note
 pub use content::{CallToolResult, Content};
 pub use context::{ClientCaps, Context, ListChange, LogLevel, Outbound};
 pub use dispatch::{
-    DispatchSettings, Dispatcher, Incoming, ListFilter, Listed, MethodRequest, MethodService,
-    MethodStack, Opening, ParsedRequest, Reply, RequestEnv, RequestMeta, ServerInfo,
-    check_modern_meta,
+    DispatchSettings, Dispatcher, Entry, Incoming, ListFilter, Listed, MethodRequest,
+    MethodService, MethodStack, Opening, ParsedRequest, Pass, Reply, RequestEnv, RequestGate,
+    RequestMeta, ServerInfo, check_modern_meta,
 };
 pub use error::{Rejection, ToolError};
 pub use failure::{FAILURE_META_KEY, Failure, FailureKind, WireFailure};

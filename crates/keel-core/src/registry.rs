@@ -1,6 +1,10 @@
 //! The immutable registry: tools, resources and prompts, built once and shared by `Arc`.
 
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
+
+// Looked up by name on every call: a fast hasher (the names are the server's own, so no
+// caller can choose colliding keys).
+use foldhash::HashMap;
 
 use serde_json::Value;
 
@@ -185,7 +189,7 @@ impl RegistryBuilder {
         self.tools
             .sort_by(|a, b| a.definition.name.cmp(&b.definition.name));
         let mut tools = Vec::with_capacity(self.tools.len());
-        let mut tool_index = HashMap::new();
+        let mut tool_index = HashMap::default();
         for (i, t) in self.tools.into_iter().enumerate() {
             let name = t.definition.name.clone();
             if tool_index.insert(name.clone(), i).is_some() {
@@ -207,7 +211,7 @@ impl RegistryBuilder {
                 wire,
             }));
         }
-        let mut resource_index = HashMap::new();
+        let mut resource_index = HashMap::default();
         for (i, r) in self.resources.iter().enumerate() {
             if resource_index.insert(r.uri.clone(), i).is_some() {
                 return Err(RegistryError::Duplicate {
@@ -216,7 +220,7 @@ impl RegistryBuilder {
                 });
             }
         }
-        let mut prompt_index = HashMap::new();
+        let mut prompt_index = HashMap::default();
         for (i, p) in self.prompts.iter().enumerate() {
             if prompt_index.insert(p.name.clone(), i).is_some() {
                 return Err(RegistryError::Duplicate {

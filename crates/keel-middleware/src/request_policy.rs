@@ -1,8 +1,9 @@
-//! The default request-level policy as one service: request metrics, input bounds and
-//! admission of reads, in that order, with one future per request instead of one per
-//! layer. It behaves as `RequestMetricsLayer`, `InputLimitsLayer` and
-//! `RequestAdmissionLayer` stacked, and is built from them; a server that adds request
-//! layers between them stacks those instead.
+//! The default request-level policy in one piece: request metrics, input bounds and
+//! admission of reads, in that order. It behaves as `RequestMetricsLayer`, `InputLimitsLayer`
+//! and `RequestAdmissionLayer` stacked, and is built from them; a server that adds request
+//! layers between them stacks those instead. Two forms: a tower layer (one future per
+//! request instead of one per layer), and a [`RequestGate`] the dispatcher calls before and
+//! after routing inline (no future of its own at all).
 
 use std::{
     convert::Infallible,
@@ -10,8 +11,10 @@ use std::{
     task::{Context, Poll},
 };
 
-use keel_core::{MethodRequest, Reply};
+use keel_core::{Entry, MethodRequest, Pass, Reply, RequestGate};
 use tower::{Layer, Service};
+
+use crate::{RequestOutcome, admission::request::service::admitted_class, admission::state::Admit};
 
 use crate::{
     InputLimits, InputLimitsLayer, RequestAdmissionFuture, RequestAdmissionLayer,
@@ -85,6 +88,65 @@ where
             Some(refused) => RequestAdmissionFuture::refused(refused),
         };
         RequestMetricsFuture::new(admitted, record)
+    }
+}
+
+impl RequestPolicyLayer {
+    fn finished(&self, slot: usize, outcome: RequestOutcome, started: std::time::Instant) {
+        self.methods.finished(slot, outcome, started.elapsed());
+    }
+}
+
+impl RequestGate for RequestPolicyLayer {
+    fn enter(&self, request: &MethodRequest) -> Entry {
+        let slot = MethodTable::slot(request.method());
+        self.methods.started(slot);
+        let started = std::time::Instant::now();
+        let refuse = |reply: Reply| {
+            self.finished(slot, RequestOutcome::of(&reply), started);
+            Entry::Refuse(reply)
+        };
+        if let Some(refused) = self.limits.refusal(request) {
+            return refuse(refused);
+        }
+        let pass = move |permit| Pass {
+            started,
+            slot,
+            permit,
+        };
+        let Some(class) = admitted_class(request) else {
+            return Entry::Pass(pass(None));
+        };
+        match self.admission.state().admit(class) {
+            Admit::Now(permit) => Entry::Pass(pass(Some(permit))),
+            Admit::Queued(wait) => {
+                let methods = Arc::clone(&self.methods);
+                let id = request.id().cloned();
+                Entry::Wait(Box::pin(async move {
+                    match wait.await {
+                        Ok(permit) => Ok(pass(Some(permit))),
+                        Err(refusal) => {
+                            let reply =
+                                Reply::error(id.as_ref(), &refusal.to_failure().to_rpc_error());
+                            methods.finished(slot, RequestOutcome::of(&reply), started.elapsed());
+                            Err(reply)
+                        }
+                    }
+                }))
+            }
+            Admit::Shed(overloaded) => {
+                refuse(request.refuse(&overloaded.to_failure().to_rpc_error()))
+            }
+            Admit::Undefined(undefined) => {
+                refuse(request.refuse(&undefined.to_failure().to_rpc_error()))
+            }
+        }
+    }
+
+    fn leave(&self, pass: Pass, reply: Option<&Reply>) {
+        let outcome = reply.map_or(RequestOutcome::Cancelled, RequestOutcome::of);
+        self.finished(pass.slot, outcome, pass.started);
+        drop(pass.permit);
     }
 }
 
@@ -184,6 +246,113 @@ mod tests {
             "{:?}",
             replies[2]
         );
+    }
+
+    /// The same requests through the policy as a gate (entered, routed by hand, left) and
+    /// through the three layers stacked: the same replies and counts; a pass left without a
+    /// reply counts as cancelled and gives its permit back.
+    #[tokio::test]
+    async fn the_gate_answers_and_counts_as_the_stacked_layers() {
+        use keel_core::{Entry, RequestGate};
+        let registry = request_registry();
+        let limits = InputLimits {
+            max_string_bytes: 12,
+            max_depth: 32,
+        };
+        let admission_limits = AdmissionLimits::default().with_class(
+            Workload::Io,
+            Capacity::new(1).expect("valid"),
+            QueueDepth(0),
+        );
+        let requests = [
+            ("resources/read", json!({ "uri": "test://io" })),
+            ("resources/read", json!({ "uri": "test://io/1" })),
+            (
+                "tools/call",
+                json!({ "name": "io", "arguments": { "text": "longer than twelve bytes" } }),
+            ),
+            ("ping", json!({})),
+        ];
+        let request =
+            |(method, params): &(&str, Value)| method_request(&registry, method, params.clone());
+
+        let stacked_metrics = Metrics::new([]);
+        let stacked_admission = AdmissionLayer::new(&admission_limits);
+        let gate_route = RouteGate::new(GATED);
+        let stacked = ServiceBuilder::new()
+            .layer(stacked_metrics.request_layer())
+            .layer(InputLimitsLayer::new(limits))
+            .layer(stacked_admission.request_layer())
+            .service(gate_route.service());
+        let all: Vec<MethodRequest> = requests.iter().map(request).collect();
+        let expected = serve(stacked, &all, &gate_route).await;
+
+        let metrics = Metrics::new([]);
+        let admission = AdmissionLayer::new(&admission_limits);
+        let gate = RequestPolicyLayer::new(
+            &metrics.request_layer(),
+            InputLimitsLayer::new(limits),
+            admission.request_layer(),
+        );
+        let ok = |r: &MethodRequest| Reply {
+            body: Some(keel_protocol::encode_result(
+                r.id().expect("an id"),
+                &json!({}),
+            )),
+            ..Reply::default()
+        };
+        let first = request(&requests[0]);
+        let Entry::Pass(held) = gate.enter(&first) else {
+            panic!("the first read takes the free permit");
+        };
+        let mut replies = vec![(None, Value::Null)];
+        for r in &requests[1..] {
+            let r = request(r);
+            let reply = match gate.enter(&r) {
+                Entry::Pass(pass) => {
+                    let reply = ok(&r);
+                    gate.leave(pass, Some(&reply));
+                    reply
+                }
+                Entry::Refuse(reply) => reply,
+                Entry::Wait(_) => panic!("nothing queues with a queue of 0"),
+            };
+            replies.push(seen(&reply));
+        }
+        let reply = ok(&first);
+        gate.leave(held, Some(&reply));
+        replies[0] = seen(&reply);
+        assert_eq!(replies, expected);
+        // Counts and in-flight gauges alike (durations differ from run to run).
+        let counted = |m: &Metrics| {
+            parse_exposition(&m.render())
+                .into_iter()
+                .filter(|s| s.name == "keel_requests_total" || s.name == "keel_requests_in_flight")
+                .collect::<Vec<_>>()
+        };
+        let counts = counted(&metrics);
+        assert!(counts.iter().any(|s| s.value == 1.0));
+        assert_eq!(
+            counts,
+            counted(&stacked_metrics),
+            "the same series and counts"
+        );
+        assert_eq!(admission.state().gauges(Workload::Io).shed_total, 1);
+
+        // Dropped unanswered: counted cancelled, the permit back.
+        let Entry::Pass(pass) = gate.enter(&first) else {
+            panic!("the permit was given back");
+        };
+        assert_eq!(admission.state().gauges(Workload::Io).in_flight, 1);
+        gate.leave(pass, None);
+        assert_eq!(admission.state().gauges(Workload::Io).in_flight, 0);
+        let samples = parse_exposition(&metrics.render());
+        let cancelled = value(
+            &samples,
+            "keel_requests_total",
+            &[("method", "resources/read"), ("outcome", "cancelled")],
+        );
+        assert_eq!(cancelled, 1.0);
     }
 
     /// Serves `requests` in order, the first (gated) one held until the others answered.

@@ -362,6 +362,18 @@ struct RequestStack {
 }
 
 impl MethodStack for RequestStack {
+    /// Nothing added and no request span: the default policy as a gate, so the routing
+    /// runs inline with no boxed future of the stack's.
+    fn gate(&self) -> Option<Arc<dyn keel_core::RequestGate>> {
+        (self.layers.is_empty() && !self.traced).then(|| {
+            Arc::new(RequestPolicyLayer::new(
+                &self.metrics,
+                self.limits,
+                self.admission.clone(),
+            )) as Arc<dyn keel_core::RequestGate>
+        })
+    }
+
     fn wrap<S>(&self, route: S) -> MethodService
     where
         S: Service<MethodRequest, Response = Reply, Error = std::convert::Infallible>

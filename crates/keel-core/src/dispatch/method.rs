@@ -186,6 +186,13 @@ impl Service<MethodRequest> for MethodService {
 /// future, which stable Rust cannot name, so the stack receives the routing as a type
 /// parameter, wraps it with ordinary tower layers and erases the whole once.
 pub trait MethodStack {
+    /// A gate serving in place of the whole stack, when the stack's policy needs no future
+    /// of its own (see [`RequestGate`]); `None` (the default) wraps the routing with
+    /// [`MethodStack::wrap`].
+    fn gate(&self) -> Option<Arc<dyn RequestGate>> {
+        None
+    }
+
     /// Wraps `route` with this stack's layers, outermost first.
     fn wrap<S>(&self, route: S) -> MethodService
     where
@@ -209,5 +216,67 @@ impl MethodStack for Identity {
         S::Future: Send + 'static,
     {
         MethodService::new(route)
+    }
+}
+
+/// A request-level policy with no future of its own: it decides on a request before the
+/// routing and hears how it ended after, while the dispatcher routes inline between the two,
+/// so a request pays no boxed future and no clone of a stack for it. The place for a policy
+/// whose work is synchronous in the common case (counting, bounds, taking a free permit);
+/// a request that must wait for a permit waits in the future [`Entry::Wait`] carries.
+/// Installed with [`Dispatcher::with_request_gate`](crate::Dispatcher::with_request_gate),
+/// outside any request stack.
+pub trait RequestGate: Send + Sync + 'static {
+    /// Decides on `request` before it is routed. A refusal is the gate's whole answer: it
+    /// accounts for it itself, and [`RequestGate::leave`] is not called for it.
+    fn enter(&self, request: &MethodRequest) -> Entry;
+
+    /// The request `pass` let through has ended with `reply`, or was dropped unanswered
+    /// (`None`: the client went away).
+    fn leave(&self, pass: Pass, reply: Option<&Reply>);
+}
+
+/// A [`RequestGate`]'s decision.
+pub enum Entry {
+    /// Route the request now.
+    Pass(Pass),
+    /// Answer this instead of routing.
+    Refuse(Reply),
+    /// Wait, then route with the pass, or answer the refusal.
+    Wait(BoxFuture<Result<Pass, Reply>>),
+}
+
+/// What a gate keeps for a request it let through, handed back to [`RequestGate::leave`]:
+/// when it started, a slot the gate chose (a metrics series), and a permit held until the
+/// request ends.
+pub struct Pass {
+    /// When the gate let it in (or started to consider it).
+    pub started: std::time::Instant,
+    /// The gate's own index for the request (its series, its class).
+    pub slot: usize,
+    /// Held while the request runs; dropped when it ends.
+    pub permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+/// Hands a pass back to its gate exactly once: with the reply, or from the drop when the
+/// request's future is dropped first.
+pub(crate) struct Leave<'a> {
+    pub(crate) gate: &'a dyn RequestGate,
+    pub(crate) pass: Option<Pass>,
+}
+
+impl Leave<'_> {
+    pub(crate) fn finish(mut self, reply: &Reply) {
+        if let Some(pass) = self.pass.take() {
+            self.gate.leave(pass, Some(reply));
+        }
+    }
+}
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        if let Some(pass) = self.pass.take() {
+            self.gate.leave(pass, None);
+        }
     }
 }

@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-pub use method::{MethodRequest, MethodService, MethodStack};
+pub use method::{Entry, MethodRequest, MethodService, MethodStack, Pass, RequestGate};
 pub use request::{Incoming, Opening, ParsedRequest};
 pub use request_meta::RequestMeta;
 
@@ -148,6 +148,8 @@ pub struct Dispatcher {
     router: Arc<Router>,
     /// The request stack around [`Router::route`]; `None`: no layers, routed inline.
     requests: Option<MethodService>,
+    /// The gate every request passes before the request stack.
+    gate: Option<Arc<dyn RequestGate>>,
 }
 
 impl Dispatcher {
@@ -165,12 +167,25 @@ impl Dispatcher {
                 registry, tools, sessions, state, info, settings,
             )),
             requests: None,
+            gate: None,
         }
+    }
+
+    /// Installs the gate every request passes first, outside the request stack (replacing
+    /// any installed before); call it before serving.
+    pub fn with_request_gate(mut self, gate: Arc<dyn RequestGate>) -> Self {
+        self.gate = Some(gate);
+        self
     }
 
     /// Installs the request stack every request passes before it is routed (replacing any
     /// installed before); call it before serving.
     pub fn with_request_stack(mut self, stack: &impl MethodStack) -> Self {
+        if let Some(gate) = stack.gate() {
+            self.requests = None;
+            return self.with_request_gate(gate);
+        }
+        self.gate = None;
         let router = Arc::clone(&self.router);
         // The routing future is large (it holds every method's state); boxed here, once,
         // the layers around it move a pointer instead of copying it at each level.
@@ -234,6 +249,28 @@ impl Dispatcher {
             return Reply::none();
         }
         let request = MethodRequest::new(req, env, &self.router.registry);
+        let Some(gate) = &self.gate else {
+            return self.stacked(request).await;
+        };
+        let pass = match gate.enter(&request) {
+            method::Entry::Pass(pass) => pass,
+            method::Entry::Refuse(reply) => return reply,
+            method::Entry::Wait(wait) => match wait.await {
+                Ok(pass) => pass,
+                Err(reply) => return reply,
+            },
+        };
+        let leave = method::Leave {
+            gate: gate.as_ref(),
+            pass: Some(pass),
+        };
+        let reply = self.stacked(request).await;
+        leave.finish(&reply);
+        reply
+    }
+
+    /// A request through the request stack, or straight to the routing without one.
+    async fn stacked(&self, request: MethodRequest) -> Reply {
         match &self.requests {
             None => self.router.route(request).await,
             Some(stack) => match stack.serve(request).await {

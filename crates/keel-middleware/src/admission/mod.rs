@@ -16,9 +16,9 @@ mod config;
 mod error;
 mod future;
 mod layer;
-mod request;
+pub(crate) mod request;
 mod service;
-mod state;
+pub(crate) mod state;
 #[cfg(test)]
 mod tests;
 

@@ -67,7 +67,8 @@ pub(crate) enum Caching {
 /// Every tool the layer acts on, by name (one lookup per call); other tools pass through.
 #[derive(Default)]
 pub(crate) struct Policies {
-    pub(crate) tools: HashMap<String, Caching>,
+    /// Looked up on every call: a fast hasher over the server's own tool names.
+    pub(crate) tools: foldhash::HashMap<String, Caching>,
 }
 
 impl Policies {

@@ -1,7 +1,6 @@
 //! Per-tool series, created once from the fixed tool list and only read afterwards.
 
 use std::{
-    collections::HashMap,
     sync::{
         Arc,
         atomic::{AtomicU64, AtomicUsize, Ordering},
@@ -83,7 +82,8 @@ impl ToolMetrics {
 
 /// Name → series, built once. Lookups on the hot path are a read-only hash probe.
 pub(crate) struct ToolTable {
-    by_name: HashMap<String, Arc<ToolMetrics>>,
+    /// Looked up on every call: a fast hasher over the server's own tool names.
+    by_name: foldhash::HashMap<String, Arc<ToolMetrics>>,
     /// The same series sorted by tool name, for deterministic rendering.
     sorted: Vec<Arc<ToolMetrics>>,
     /// Catch-all for names not in the registry the table was built from.
@@ -92,7 +92,7 @@ pub(crate) struct ToolTable {
 
 impl ToolTable {
     pub(crate) fn new<'a>(tools: impl IntoIterator<Item = &'a ToolDefinition>) -> Self {
-        let mut by_name = HashMap::new();
+        let mut by_name = foldhash::HashMap::default();
         for t in tools {
             by_name
                 .entry(t.name.clone())

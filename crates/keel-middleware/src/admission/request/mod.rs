@@ -5,7 +5,7 @@
 //! and so does every other method, without touching a semaphore.
 
 mod future;
-mod service;
+pub(crate) mod service;
 #[cfg(test)]
 mod tests;
 
@@ -28,6 +28,10 @@ impl RequestAdmissionLayer {
     /// [`AdmissionLayer::state`](crate::AdmissionLayer::state)).
     pub fn new(state: AdmissionState) -> Self {
         Self { state }
+    }
+
+    pub(crate) fn state(&self) -> &AdmissionState {
+        &self.state
     }
 }
 

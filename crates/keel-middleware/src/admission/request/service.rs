@@ -28,7 +28,7 @@ impl<S> RequestAdmissionService<S> {
 }
 
 /// The class a request is admitted in, if it is admitted here at all.
-fn admitted_class(request: &MethodRequest) -> Option<Workload> {
+pub(crate) fn admitted_class(request: &MethodRequest) -> Option<Workload> {
     match request.method() {
         methods::RESOURCES_READ | methods::PROMPTS_GET => request.workload(),
         // `tools/call` is admitted by the tool stack; the rest is cheap.
