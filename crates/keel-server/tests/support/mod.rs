@@ -69,10 +69,39 @@ pub(crate) fn keel_command(log: &str) -> Command {
     // never shared with a server of another test.
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if n == 0 {
+        sweep_dead_runs();
+    }
     let dir = std::env::temp_dir().join(format!("keel-e2e-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp working directory");
     cmd.current_dir(dir);
     cmd
+}
+
+/// Removes the working directories of test processes that have ended: a test's servers
+/// outlive nothing of it, so what a finished run left is only litter.
+fn sweep_dead_runs() {
+    // Which processes live is read from /proc; without it, nothing is known dead.
+    if !std::path::Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("keel-e2e-"))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// The `_meta` every modern request carries.
