@@ -97,6 +97,33 @@ impl RequestPolicyLayer {
     }
 }
 
+/// A request queued for a permit: counted as it ends, refused, or dropped while waiting
+/// (the client went away: `cancelled`), unless it got its pass.
+struct Waiting {
+    methods: Option<Arc<MethodTable>>,
+    slot: usize,
+    started: std::time::Instant,
+}
+
+impl Waiting {
+    /// From here the pass is the dispatcher's to hand back.
+    fn passed(&mut self) {
+        self.methods = None;
+    }
+
+    fn end(&mut self, outcome: RequestOutcome) {
+        if let Some(methods) = self.methods.take() {
+            methods.finished(self.slot, outcome, self.started.elapsed());
+        }
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.end(RequestOutcome::Cancelled);
+    }
+}
+
 impl RequestGate for RequestPolicyLayer {
     fn enter(&self, request: &MethodRequest) -> Entry {
         let slot = MethodTable::slot(request.method());
@@ -120,15 +147,22 @@ impl RequestGate for RequestPolicyLayer {
         match self.admission.state().admit(class) {
             Admit::Now(permit) => Entry::Pass(pass(Some(permit))),
             Admit::Queued(wait) => {
-                let methods = Arc::clone(&self.methods);
+                let mut waiting = Waiting {
+                    methods: Some(Arc::clone(&self.methods)),
+                    slot,
+                    started,
+                };
                 let id = request.id().cloned();
                 Entry::Wait(Box::pin(async move {
                     match wait.await {
-                        Ok(permit) => Ok(pass(Some(permit))),
+                        Ok(permit) => {
+                            waiting.passed();
+                            Ok(pass(Some(permit)))
+                        }
                         Err(refusal) => {
                             let reply =
                                 Reply::error(id.as_ref(), &refusal.to_failure().to_rpc_error());
-                            methods.finished(slot, RequestOutcome::of(&reply), started.elapsed());
+                            waiting.end(RequestOutcome::of(&reply));
                             Err(reply)
                         }
                     }
@@ -353,6 +387,63 @@ mod tests {
             &[("method", "resources/read"), ("outcome", "cancelled")],
         );
         assert_eq!(cancelled, 1.0);
+    }
+
+    /// A read queued behind the only permit and dropped while it waits (its client went
+    /// away) is counted once, as cancelled, and leaves nothing in flight; one that gets the
+    /// permit is the dispatcher's to hand back.
+    #[tokio::test]
+    async fn a_queued_read_dropped_while_waiting_counts_as_cancelled() {
+        use keel_core::{Entry, RequestGate};
+        let registry = request_registry();
+        let metrics = Metrics::new([]);
+        let admission = AdmissionLayer::new(&AdmissionLimits::default().with_class(
+            Workload::Io,
+            Capacity::new(1).expect("valid"),
+            QueueDepth(2),
+        ));
+        let gate = RequestPolicyLayer::new(
+            &metrics.request_layer(),
+            InputLimitsLayer::new(InputLimits::default()),
+            admission.request_layer(),
+        );
+        let read = || method_request(&registry, "resources/read", json!({ "uri": "test://io" }));
+        let Entry::Pass(held) = gate.enter(&read()) else {
+            panic!("the first read takes the free permit");
+        };
+        let Entry::Wait(dropped) = gate.enter(&read()) else {
+            panic!("the second read queues");
+        };
+        let Entry::Wait(kept) = gate.enter(&read()) else {
+            panic!("the third read queues");
+        };
+        let mut dropped = task::spawn(dropped);
+        assert_pending!(dropped.poll());
+        drop(dropped);
+        let mut kept = task::spawn(kept);
+        assert_pending!(kept.poll());
+        gate.leave(held, None);
+        let Ok(pass) = assert_ready!(kept.poll()) else {
+            panic!("the permit passes to the kept read");
+        };
+        let samples = parse_exposition(&metrics.render());
+        let series = |name: &str, outcome: Option<&str>| {
+            let mut labels = vec![("method", "resources/read")];
+            labels.extend(outcome.map(|o| ("outcome", o)));
+            value(&samples, name, &labels)
+        };
+        assert_eq!(
+            series("keel_requests_total", Some("cancelled")),
+            2.0,
+            "held and dropped"
+        );
+        assert_eq!(
+            series("keel_requests_in_flight", None),
+            1.0,
+            "the kept read only"
+        );
+        gate.leave(pass, None);
+        assert_eq!(admission.state().gauges(Workload::Io).in_flight, 0);
     }
 
     /// Serves `requests` in order, the first (gated) one held until the others answered.

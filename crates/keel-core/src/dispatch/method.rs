@@ -249,6 +249,7 @@ pub enum Entry {
 /// What a gate keeps for a request it let through, handed back to [`RequestGate::leave`]:
 /// when it started, a slot the gate chose (a metrics series), and a permit held until the
 /// request ends.
+#[derive(Debug)]
 pub struct Pass {
     /// When the gate let it in (or started to consider it).
     pub started: std::time::Instant,
