@@ -249,35 +249,35 @@ impl Dispatcher {
             return Reply::none();
         }
         let request = MethodRequest::new(req, env, &self.router.registry);
-        let Some(gate) = &self.gate else {
-            return self.stacked(request).await;
+        // The routing runs in this future, not in one more nested around it.
+        let leave = match &self.gate {
+            None => None,
+            Some(gate) => {
+                let pass = match gate.enter(&request) {
+                    method::Entry::Pass(pass) => pass,
+                    method::Entry::Refuse(reply) => return reply,
+                    method::Entry::Wait(wait) => match wait.await {
+                        Ok(pass) => pass,
+                        Err(reply) => return reply,
+                    },
+                };
+                Some(method::Leave {
+                    gate: gate.as_ref(),
+                    pass: Some(pass),
+                })
+            }
         };
-        let pass = match gate.enter(&request) {
-            method::Entry::Pass(pass) => pass,
-            method::Entry::Refuse(reply) => return reply,
-            method::Entry::Wait(wait) => match wait.await {
-                Ok(pass) => pass,
-                Err(reply) => return reply,
-            },
-        };
-        let leave = method::Leave {
-            gate: gate.as_ref(),
-            pass: Some(pass),
-        };
-        let reply = self.stacked(request).await;
-        leave.finish(&reply);
-        reply
-    }
-
-    /// A request through the request stack, or straight to the routing without one.
-    async fn stacked(&self, request: MethodRequest) -> Reply {
-        match &self.requests {
+        let reply = match &self.requests {
             None => self.router.route(request).await,
             Some(stack) => match stack.serve(request).await {
                 Ok(reply) => reply,
                 Err(never) => match never {},
             },
+        };
+        if let Some(leave) = leave {
+            leave.finish(&reply);
         }
+        reply
     }
 
     /// Delivers a client's response to a server-to-client request; false if none was waiting.
