@@ -195,10 +195,42 @@ mod tests {
     use crate::{
         AdmissionLayer, AdmissionLimits, Capacity, InputLimits, InputLimitsLayer, Metrics,
         QueueDepth,
-        test_support::{RouteGate, method_request, parse_exposition, request_registry, value},
+        test_support::{
+            RouteGate, method_request, parse_exposition, request_registry, requests_total, value,
+        },
     };
 
     const GATED: &[&str] = &["resources/read"];
+
+    /// Strings of at most 12 bytes: `test://io/1` passes, the long argument below does not.
+    const LIMITS: InputLimits = InputLimits {
+        max_string_bytes: 12,
+        max_depth: 32,
+    };
+
+    /// One io permit and a queue of `depth`.
+    fn io_class(depth: usize) -> AdmissionLimits {
+        AdmissionLimits::default().with_class(
+            Workload::Io,
+            Capacity::new(1).expect("valid"),
+            QueueDepth(depth),
+        )
+    }
+
+    /// What both equivalence tests serve, in order: an io read holding the only permit, a
+    /// read shed behind it (no queue), a call past the string bound (refused before
+    /// admission, named by its pointer), a ping.
+    fn requests() -> Vec<(&'static str, Value)> {
+        vec![
+            ("resources/read", json!({ "uri": "test://io" })),
+            ("resources/read", json!({ "uri": "test://io/1" })),
+            (
+                "tools/call",
+                json!({ "name": "io", "arguments": { "text": "longer than twelve bytes" } }),
+            ),
+            ("ping", json!({})),
+        ]
+    }
 
     /// What a client and an operator see of a reply: its error code and body.
     fn seen(reply: &Reply) -> (Option<i64>, Value) {
@@ -210,56 +242,29 @@ mod tests {
     /// the same replies, the same request metrics, the same admission counts.
     #[tokio::test]
     async fn the_fused_policy_answers_and_counts_as_the_stacked_layers() {
-        let registry = request_registry();
-        let limits = InputLimits {
-            max_string_bytes: 12,
-            max_depth: 32,
-        };
-        let admission_limits = AdmissionLimits::default().with_class(
-            Workload::Io,
-            Capacity::new(1).expect("valid"),
-            QueueDepth(0),
-        );
-        let requests: Vec<MethodRequest> = vec![
-            method_request(&registry, "resources/read", json!({ "uri": "test://io" })),
-            // The io class is full and queues nothing: shed.
-            method_request(&registry, "resources/read", json!({ "uri": "test://io/1" })),
-            // Past the string bound: refused before admission, named by its pointer.
-            method_request(
-                &registry,
-                "tools/call",
-                json!({ "name": "io", "arguments": { "text": "longer than twelve bytes" } }),
-            ),
-            method_request(&registry, "ping", json!({})),
-        ];
+        let requests = requests();
         let mut outcomes = Vec::new();
         for fused in [true, false] {
             let metrics = Metrics::new([]);
-            let admission = AdmissionLayer::new(&admission_limits);
+            let admission = AdmissionLayer::new(&io_class(0));
             let gate = RouteGate::new(GATED);
             let replies = if fused {
                 let policy = RequestPolicyLayer::new(
                     &metrics.request_layer(),
-                    InputLimitsLayer::new(limits),
+                    InputLimitsLayer::new(LIMITS),
                     admission.request_layer(),
                 );
                 serve(policy.layer(gate.service()), &requests, &gate).await
             } else {
                 let stacked = ServiceBuilder::new()
                     .layer(metrics.request_layer())
-                    .layer(InputLimitsLayer::new(limits))
+                    .layer(InputLimitsLayer::new(LIMITS))
                     .layer(admission.request_layer())
                     .service(gate.service());
                 serve(stacked, &requests, &gate).await
             };
             let samples = parse_exposition(&metrics.render());
-            let count = |method: &str, outcome: &str| {
-                value(
-                    &samples,
-                    "keel_requests_total",
-                    &[("method", method), ("outcome", outcome)],
-                )
-            };
+            let count = |method, outcome| requests_total(&samples, method, outcome);
             let counts = [
                 count("resources/read", "ok"),
                 count("resources/read", "overloaded"),
@@ -289,43 +294,25 @@ mod tests {
     async fn the_gate_answers_and_counts_as_the_stacked_layers() {
         use keel_core::{Entry, RequestGate};
         let registry = request_registry();
-        let limits = InputLimits {
-            max_string_bytes: 12,
-            max_depth: 32,
-        };
-        let admission_limits = AdmissionLimits::default().with_class(
-            Workload::Io,
-            Capacity::new(1).expect("valid"),
-            QueueDepth(0),
-        );
-        let requests = [
-            ("resources/read", json!({ "uri": "test://io" })),
-            ("resources/read", json!({ "uri": "test://io/1" })),
-            (
-                "tools/call",
-                json!({ "name": "io", "arguments": { "text": "longer than twelve bytes" } }),
-            ),
-            ("ping", json!({})),
-        ];
+        let requests = requests();
         let request =
             |(method, params): &(&str, Value)| method_request(&registry, method, params.clone());
 
         let stacked_metrics = Metrics::new([]);
-        let stacked_admission = AdmissionLayer::new(&admission_limits);
+        let stacked_admission = AdmissionLayer::new(&io_class(0));
         let gate_route = RouteGate::new(GATED);
         let stacked = ServiceBuilder::new()
             .layer(stacked_metrics.request_layer())
-            .layer(InputLimitsLayer::new(limits))
+            .layer(InputLimitsLayer::new(LIMITS))
             .layer(stacked_admission.request_layer())
             .service(gate_route.service());
-        let all: Vec<MethodRequest> = requests.iter().map(request).collect();
-        let expected = serve(stacked, &all, &gate_route).await;
+        let expected = serve(stacked, &requests, &gate_route).await;
 
         let metrics = Metrics::new([]);
-        let admission = AdmissionLayer::new(&admission_limits);
+        let admission = AdmissionLayer::new(&io_class(0));
         let gate = RequestPolicyLayer::new(
             &metrics.request_layer(),
-            InputLimitsLayer::new(limits),
+            InputLimitsLayer::new(LIMITS),
             admission.request_layer(),
         );
         let ok = |r: &MethodRequest| Reply {
@@ -381,11 +368,7 @@ mod tests {
         gate.leave(pass, None);
         assert_eq!(admission.state().gauges(Workload::Io).in_flight, 0);
         let samples = parse_exposition(&metrics.render());
-        let cancelled = value(
-            &samples,
-            "keel_requests_total",
-            &[("method", "resources/read"), ("outcome", "cancelled")],
-        );
+        let cancelled = requests_total(&samples, "resources/read", "cancelled");
         assert_eq!(cancelled, 1.0);
     }
 
@@ -397,11 +380,7 @@ mod tests {
         use keel_core::{Entry, RequestGate};
         let registry = request_registry();
         let metrics = Metrics::new([]);
-        let admission = AdmissionLayer::new(&AdmissionLimits::default().with_class(
-            Workload::Io,
-            Capacity::new(1).expect("valid"),
-            QueueDepth(2),
-        ));
+        let admission = AdmissionLayer::new(&io_class(2));
         let gate = RequestPolicyLayer::new(
             &metrics.request_layer(),
             InputLimitsLayer::new(InputLimits::default()),
@@ -427,21 +406,17 @@ mod tests {
             panic!("the permit passes to the kept read");
         };
         let samples = parse_exposition(&metrics.render());
-        let series = |name: &str, outcome: Option<&str>| {
-            let mut labels = vec![("method", "resources/read")];
-            labels.extend(outcome.map(|o| ("outcome", o)));
-            value(&samples, name, &labels)
-        };
         assert_eq!(
-            series("keel_requests_total", Some("cancelled")),
+            requests_total(&samples, "resources/read", "cancelled"),
             2.0,
             "held and dropped"
         );
-        assert_eq!(
-            series("keel_requests_in_flight", None),
-            1.0,
-            "the kept read only"
+        let in_flight = value(
+            &samples,
+            "keel_requests_in_flight",
+            &[("method", "resources/read")],
         );
+        assert_eq!(in_flight, 1.0, "the kept read only");
         gate.leave(pass, None);
         assert_eq!(admission.state().gauges(Workload::Io).in_flight, 0);
     }
@@ -449,27 +424,24 @@ mod tests {
     /// Serves `requests` in order, the first (gated) one held until the others answered.
     async fn serve<S>(
         mut svc: S,
-        requests: &[MethodRequest],
+        requests: &[(&str, Value)],
         gate: &RouteGate,
     ) -> Vec<(Option<i64>, Value)>
     where
         S: Service<MethodRequest, Response = Reply, Error = std::convert::Infallible>,
     {
-        let copy =
-            |r: &MethodRequest| method_request(&request_registry(), r.method(), json_params(r));
-        let mut first = task::spawn(svc.call(copy(&requests[0])));
+        let registry = request_registry();
+        let request =
+            |(method, params): &(&str, Value)| method_request(&registry, method, params.clone());
+        let mut first = task::spawn(svc.call(request(&requests[0])));
         assert_pending!(first.poll());
         let mut replies = vec![(None, Value::Null)];
-        for request in &requests[1..] {
-            let reply = svc.call(copy(request)).await.expect("infallible");
+        for r in &requests[1..] {
+            let reply = svc.call(request(r)).await.expect("infallible");
             replies.push(seen(&reply));
         }
         gate.release(1);
         replies[0] = seen(&assert_ready!(first.poll()).expect("infallible"));
         replies
-    }
-
-    fn json_params(request: &MethodRequest) -> Value {
-        Value::Object(request.request().params.clone())
     }
 }

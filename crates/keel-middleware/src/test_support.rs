@@ -225,6 +225,15 @@ pub(crate) fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> 
     matching[0].value
 }
 
+/// `keel_requests_total{method, outcome}` among `samples`.
+pub(crate) fn requests_total(samples: &[Sample], method: &str, outcome: &str) -> f64 {
+    value(
+        samples,
+        "keel_requests_total",
+        &[("method", method), ("outcome", outcome)],
+    )
+}
+
 /// A registry for request-level tests: the workload tools of [`registry`], plus a fixed
 /// resource, a template and a prompt per class (`test://io`, `test://io/{id}`, prompt `io`).
 pub(crate) fn request_registry() -> std::sync::Arc<Registry> {

@@ -8,7 +8,9 @@ use tower::{Layer, Service, ServiceExt, service_fn};
 
 use crate::{
     Metrics,
-    test_support::{RouteGate, method_request, parse_exposition, request_registry, value},
+    test_support::{
+        RouteGate, method_request, parse_exposition, request_registry, requests_total, value,
+    },
 };
 
 /// A mock routing answering each method with a fixed outcome.
@@ -48,13 +50,7 @@ async fn counts_requests_by_method_and_error_class() {
         svc.clone().oneshot(request).await.expect("infallible");
     }
     let samples = parse_exposition(&metrics.render());
-    let count = |method: &str, outcome: &str| {
-        value(
-            &samples,
-            "keel_requests_total",
-            &[("method", method), ("outcome", outcome)],
-        )
-    };
+    let count = |method, outcome| requests_total(&samples, method, outcome);
     assert_eq!(count("ping", "ok"), 2.0);
     assert_eq!(count("tools/call", "ok"), 1.0);
     assert_eq!(count("prompts/get", "invalid_params"), 1.0);
@@ -112,12 +108,6 @@ async fn tracks_in_flight_and_counts_a_dropped_request_as_cancelled() {
     assert_eq!(reply.error, None::<ErrorCode>);
     assert_eq!(in_flight(&metrics), 0.0);
     let samples = parse_exposition(&metrics.render());
-    let count = |outcome: &str| {
-        value(
-            &samples,
-            "keel_requests_total",
-            &[("method", "resources/read"), ("outcome", outcome)],
-        )
-    };
+    let count = |outcome| requests_total(&samples, "resources/read", outcome);
     assert_eq!((count("ok"), count("cancelled")), (1.0, 1.0));
 }
