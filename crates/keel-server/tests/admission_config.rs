@@ -1,20 +1,21 @@
 //! `[admission]` classes of the server's own and per-tool settings, on the server as
 //! `Server::new` assembles it, driven in process through `Dispatcher::handle` (no sockets).
 
+mod support;
+
 use std::{
     collections::BTreeMap,
     sync::{Arc, Mutex},
 };
 
 use keel_core::{
-    CallToolResult, Context, Dispatcher, Incoming, Principal, PromptBuilder, Registry, Reply,
-    RequestEnv, ToolBuilder, ToolError, Workload,
+    CallToolResult, Context, Dispatcher, Incoming, PromptBuilder, Registry, Reply, ToolBuilder,
+    ToolError, Workload,
 };
 use keel_protocol::ProtocolVersion;
 use keel_server::{ClassConfig, Config, ConfigError, Server, ToolAdmissionConfig};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, Semaphore, oneshot};
-use tokio_util::sync::CancellationToken;
 
 const REPORTS: Workload = Workload::named("reports");
 
@@ -24,15 +25,7 @@ async fn call(d: &Dispatcher, tool: &str) -> Value {
     let Incoming::Request(req) = Incoming::decode(text.to_string().as_bytes()) else {
         panic!("{text} is a request");
     };
-    let env = RequestEnv {
-        version: ProtocolVersion::V2025_06_18,
-        session: None,
-        outbound: None,
-        cancel: CancellationToken::new(),
-        sessions_enabled: false,
-        cancellable_by_notification: false,
-        principal: Principal::anonymous(),
-    };
+    let env = support::in_process_env(ProtocolVersion::V2025_06_18);
     let reply: Reply = d.handle(req, env).await;
     serde_json::from_slice(reply.body.as_deref().expect("a response")).expect("JSON")
 }

@@ -2,17 +2,18 @@
 //! sockets): every method is measured, and a resource read is admitted in its declared
 //! workload class beside the tools of that class.
 
+mod support;
+
 use std::{sync::Arc, time::Duration};
 
 use keel_core::{
-    CallToolResult, Context, Dispatcher, Incoming, Principal, Registry, Reply, RequestEnv,
-    ResourceBuilder, ResourceContents, ToolBuilder, Workload,
+    CallToolResult, Context, Dispatcher, Incoming, Registry, Reply, ResourceBuilder,
+    ResourceContents, ToolBuilder, Workload,
 };
 use keel_protocol::{ErrorCode, ProtocolVersion};
 use keel_server::{ClassConfig, Config, Server};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, Semaphore};
-use tokio_util::sync::CancellationToken;
 
 /// A light tool, a fixed io resource whose reads wait for the test, and an io template.
 fn registry(started: &Arc<Notify>, gate: &Arc<Semaphore>) -> Registry {
@@ -73,15 +74,7 @@ async fn send(d: &Dispatcher, method: &str, mut params: Value, modern: bool) -> 
     let Incoming::Request(req) = Incoming::decode(text.to_string().as_bytes()) else {
         panic!("{text} is a request");
     };
-    let env = RequestEnv {
-        version,
-        session: None,
-        outbound: None,
-        cancel: CancellationToken::new(),
-        sessions_enabled: false,
-        cancellable_by_notification: false,
-        principal: Principal::anonymous(),
-    };
+    let env = support::in_process_env(version);
     d.handle(req, env).await
 }
 

@@ -3,16 +3,17 @@
 //! fields. The subscriber is the one `keel serve` installs (`init_logs_and_traces`'s
 //! layers), here writing to a buffer.
 
+mod support;
+
 use std::{
     io::Write,
     sync::{Arc, Mutex},
 };
 
-use keel_core::{CallToolResult, Context, Incoming, Principal, Registry, RequestEnv, ToolBuilder};
+use keel_core::{CallToolResult, Context, Incoming, Registry, ToolBuilder};
 use keel_protocol::ProtocolVersion;
 use keel_server::{Config, Server, TracesConfig};
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 use tracing_subscriber::layer::SubscriberExt as _;
 
 #[derive(Clone, Default)]
@@ -80,15 +81,7 @@ fn a_log_line_inside_a_request_names_the_callers_trace() {
         let Incoming::Request(req) = Incoming::decode(text.to_string().as_bytes()) else {
             panic!("a request");
         };
-        let env = RequestEnv {
-            version: ProtocolVersion::parse("2026-07-28").expect("known"),
-            session: None,
-            outbound: None,
-            cancel: CancellationToken::new(),
-            sessions_enabled: false,
-            cancellable_by_notification: false,
-            principal: Principal::anonymous(),
-        };
+        let env = support::in_process_env(ProtocolVersion::parse("2026-07-28").expect("known"));
         server.dispatcher().handle(req, env).await
     });
     assert!(reply.error.is_none(), "{reply:?}");

@@ -104,6 +104,20 @@ fn sweep_dead_runs() {
     }
 }
 
+/// The environment of a request handed to a dispatcher in process: no session, no outbound
+/// channel, an anonymous caller.
+pub(crate) fn in_process_env(version: keel_protocol::ProtocolVersion) -> keel_core::RequestEnv {
+    keel_core::RequestEnv {
+        version,
+        session: None,
+        outbound: None,
+        cancel: tokio_util::sync::CancellationToken::new(),
+        sessions_enabled: false,
+        cancellable_by_notification: false,
+        principal: keel_core::Principal::anonymous(),
+    }
+}
+
 /// The `_meta` every modern request carries.
 pub(crate) fn modern_meta() -> Value {
     json!({
