@@ -13,7 +13,9 @@
 #   KEEL=path/to/keel (default: the release build), BENCH=the keel whose bench drives the load
 #   (default: KEEL); ROWS: rows analyzed per call (20000); QUEUE, MAX_QUEUE_WAIT_MS: the cpu
 #   class's queue (1) and the queue-wait bound (1000 ms); ECHO_RATE (200), QUERY_RATE (50);
-#   NICE: how much nicer the analysis thread runs than the server (10; 0 to compare)
+#   NICE: how much nicer the analysis runs than the server (10; 0 to compare); GEN_NICE: the
+#   load generators' nice value (10); OVER: the loaded phase's offer as a multiple of capacity
+#   (10; 0.2 repeats the unloaded phase, to see how far p99 moves between two equal phases)
 set -euo pipefail
 secs=${1:-60}; warm=${2:-10}
 rows=${ROWS:-20000}
@@ -61,7 +63,7 @@ query_args='{"database":"main","sql":"SELECT COUNT(*) FROM orders WHERE total_ce
 
 run() { # name, json out, extra keel bench args...
   local name=$1 out=$2; shift 2
-  nice -n 10 "$bench" bench "$url" -q --era modern --slo none --max-error-rate 1 --json "$out" "$@" >/dev/null
+  nice -n "${GEN_NICE:-10}" "$bench" bench "$url" -q --era modern --slo none --max-error-rate 1 --json "$out" "$@" >/dev/null
 }
 field() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); v=r
 for k in sys.argv[2].split("."): v=(v or {}).get(k) if isinstance(v, dict) else None
@@ -73,7 +75,7 @@ service_us=$(field "$work/service.json" latency_us.p50)
 capacity=$(python3 -c "print(round(1e6 / $service_us, 1))")
 echo "analyze service time p50 ${service_us} us: capacity ${capacity}/s (cpu class: 1 at a time, queue ${QUEUE:-1})"
 slow_rate=$(python3 -c "print(max(1, round($capacity / 5, 1)))")
-over_rate=$(python3 -c "print(round($capacity * 10, 1))")
+over_rate=$(python3 -c "print(round($capacity * ${OVER:-10}, 1))")
 
 phase() { # label, analyze rate, seconds
   run analyze "$work/$1-analyze.json" --workload "$work/analyze.toml" \

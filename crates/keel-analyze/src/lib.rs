@@ -31,7 +31,9 @@ pub use cancel::CancelToken;
 pub use dataset::{CsvOptions, Dataset, EmptyCells};
 pub use engine::analyze;
 pub use error::{AnalysisError, CellRef, InputError, Overloaded, PoolBuildError, RequestError};
-pub use pool::{AnalysisJob, AnalysisPool, MAX_NICE, PoolConfig, ProgressFn};
+pub use pool::{
+    AnalysisJob, AnalysisPool, MAX_NICE, PoolConfig, ProgressFn, lower_thread_priority,
+};
 pub use render::render_text;
 pub use report::{
     AnalysisReport, ColumnReport, CorrelationReport, Dispersion, Histogram, IqrOutliers,

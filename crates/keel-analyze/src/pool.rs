@@ -33,8 +33,9 @@ pub struct PoolConfig {
     /// [`Overloaded`]. Default 4.
     pub max_in_flight: NonZeroUsize,
     /// How much nicer than the server the worker threads run, 0 to 19 (the most the system
-    /// allows in total), as `nice -n`. Default 10: a saturated pool then yields the cores to the threads that answer cheap requests, so
-    /// heavy work queues behind light work and not the other way round. Linux only.
+    /// allows in total), as `nice -n`. Default 10: a saturated pool then yields the cores to
+    /// the threads that answer cheap requests, so heavy work queues behind light work and not
+    /// the other way round. Linux only.
     pub nice: u8,
 }
 
@@ -83,7 +84,7 @@ impl AnalysisPool {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("keel-analyze-{i}"))
-            .start_handler(move |_| lower_priority(nice))
+            .start_handler(move |_| lower_thread_priority(nice))
             .build()
             .map_err(|source| PoolBuildError { source })?;
         let capacity = config.max_in_flight.get();
@@ -169,11 +170,12 @@ impl AnalysisPool {
 }
 
 /// Raises the calling thread's nice value by `nice` above the one it inherited (Linux keeps
-/// one per thread), as `nice -n` does. Raising it needs no privilege; should the system refuse
-/// anyway, the thread keeps the server's priority, which costs latency under load and nothing
-/// else.
+/// one per thread, and threads it starts inherit it), as `nice -n` does, up to [`MAX_NICE`].
+/// Raising it needs no privilege; should the system refuse anyway, the thread keeps the
+/// server's priority, which costs latency under load and nothing else. Elsewhere than on
+/// Linux it does nothing.
 #[cfg(target_os = "linux")]
-fn lower_priority(nice: u8) {
+pub fn lower_thread_priority(nice: u8) {
     use rustix::process::{getpriority_process, setpriority_process};
     if nice == 0 {
         return;
@@ -184,8 +186,9 @@ fn lower_priority(nice: u8) {
     }
 }
 
+/// Does nothing: thread priorities are only lowered on Linux.
 #[cfg(not(target_os = "linux"))]
-fn lower_priority(_nice: u8) {}
+pub fn lower_thread_priority(_nice: u8) {}
 
 /// A submitted analysis; resolves to its result. Dropping it before it resolves cancels the
 /// analysis through its [`CancelToken`].

@@ -42,10 +42,11 @@ pub struct Readiness {
 }
 
 /// Starts the engines of the enabled built-ins: the databases (opening their pools, and
-/// creating a missing SQLite file with the demo data), the analysis pool, and the embedding
-/// model (loaded now when its files are present; otherwise the tools start degraded and,
-/// with `auto_fetch`, a background task downloads and loads the model, else it loads on the
-/// first call after the files appear). Must run within a Tokio runtime.
+/// creating a missing SQLite file with the demo data), the analysis pool with its read thread
+/// and its own connections to the same databases, and the embedding model (loaded now when
+/// its files are present; otherwise the tools start degraded and, with `auto_fetch`, a
+/// background task downloads and loads the model, else it loads on the first call after the
+/// files appear). Must run within a Tokio runtime.
 ///
 /// # Errors
 /// [`BuiltinsError`] for settings out of range, a database that cannot be opened (nothing
@@ -61,7 +62,16 @@ pub async fn builtins(config: &BuiltinsConfig) -> Result<Builtins, BuiltinsError
         None
     };
     let analyzer = if config.analyze.enabled {
-        match Analyzer::new(&config.analyze, databases.clone()) {
+        // The analyzer reads the same databases on connections of its own.
+        let configs = databases.is_some().then(|| {
+            config
+                .query
+                .databases
+                .iter()
+                .map(|d| d.to_engine())
+                .collect()
+        });
+        match Analyzer::start(&config.analyze, configs).await {
             Ok(analyzer) => Some(Arc::new(analyzer)),
             Err(e) => {
                 close(databases.as_ref()).await;
@@ -224,6 +234,9 @@ impl Builtins {
             .is_err()
         {
             tracing::warn!("the model download did not stop in time; leaving it behind");
+        }
+        if let Some(analyzer) = &self.analyzer {
+            analyzer.close().await;
         }
         close(self.databases.as_ref()).await;
     }

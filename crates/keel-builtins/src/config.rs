@@ -21,7 +21,7 @@ use crate::error::BuiltinsError;
 /// enabled = true
 /// threads = 4          # default: the number of cores
 /// max_in_flight = 4
-/// nice = 10            # workers run this much nicer than the server: heavy work yields
+/// nice = 10            # its threads run this much nicer than the server: heavy work yields
 ///
 /// [query]
 /// enabled = true
@@ -70,8 +70,11 @@ pub struct AnalyzeConfig {
     /// Analyses admitted at once; further calls fail at once with a "busy" tool error
     /// (default 4).
     pub max_in_flight: NonZeroUsize,
-    /// How much nicer than the server the pool's threads run, 0 to 19 (default 10), so that a
-    /// saturated pool leaves the cores to the threads answering everything else. Linux only.
+    /// How much nicer than the server the analysis runs, 0 to 19 (default 10): the pool's
+    /// threads, and the thread that reads and parses its input with the SQLite threads of
+    /// the analyzer's own connections (it opens its own pools to the query tool's databases,
+    /// up to each one's `max_connections`). A saturated cpu class then leaves the cores to
+    /// the threads answering everything else. Linux only.
     pub nice: u8,
 }
 
@@ -131,7 +134,8 @@ pub struct DatabaseEntry {
     /// `sqlite://path/to/file.db` (created with the demo data when missing) or
     /// `postgres://user:password@host:port/dbname`.
     pub url: String,
-    /// Most pooled connections (default 4).
+    /// Most pooled connections (default 4). `analyze`, when on, keeps a pool of its own of
+    /// the same size.
     #[serde(default = "defaults::max_connections")]
     pub max_connections: u32,
     /// Longest one statement may run, and one call may wait for a connection, in

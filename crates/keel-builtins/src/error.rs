@@ -17,6 +17,13 @@ pub enum BuiltinsError {
     /// `analyze.nice` is above what the operating system accepts.
     #[error("analyze.nice is {0}; it must be between 0 and {max}", max = keel_analyze::MAX_NICE)]
     AnalyzeNice(u8),
+    /// The thread analyses read their input on could not be started, or the analyzer's own
+    /// database connections could not be opened from it.
+    #[error("cannot start the analysis read thread: {source}")]
+    AnalyzeLane {
+        /// What the system said.
+        source: std::io::Error,
+    },
     /// A database configuration is invalid, or a database could not be opened or seeded.
     #[error("databases: {0}")]
     Database(#[from] QueryError),

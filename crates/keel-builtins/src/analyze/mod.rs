@@ -2,11 +2,14 @@
 //! query, computed on the bounded analysis pool with coarse progress notifications and
 //! cancellation.
 //!
-//! Parsing runs on a blocking thread and the analysis on the pool's own threads, never on
-//! the async runtime. A full pool is reported as a tool error (`isError`) saying the engine
-//! is busy, so the model can retry; it is not a JSON-RPC rejection.
+//! The input is prepared on the analysis lane (the query's read on the analyzer's own
+//! connections, the parse on the lane's blocking threads) and analyzed on the pool's own
+//! threads, all at the pool's lower priority and never on the server's runtime. A full pool
+//! is reported as a tool error (`isError`) saying the engine is busy, so the model can
+//! retry; it is not a JSON-RPC rejection.
 
 mod args;
+mod lane;
 mod progress;
 
 use std::{sync::Arc, time::Duration};
@@ -19,11 +22,12 @@ use keel_core::{
     Annotations, CachePolicy, CallToolResult, Context, Failure, TaskSupport, Tool, ToolBuilder,
     ToolError, Workload,
 };
-use keel_query::Databases;
+use keel_query::{DatabaseConfig, Databases};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use self::args::{AnalyzeArgs, QuerySource, Source};
+use self::lane::Lane;
 use self::progress::{CancelBridge, progress_fn};
 use crate::config::AnalyzeConfig;
 use crate::error::BuiltinsError;
@@ -39,10 +43,13 @@ correlation, linear regression, outliers (IQR and z-score) and moving averages. 
 as `values` (an array, or an object of named arrays), as `csv` text, or as a read-only SQL \
 `query` whose numeric columns the server reads itself; list `operations` (default: summary).";
 
-/// The analysis pool, the admission bound in front of it, and the databases a `query`
-/// source reads.
+/// The analysis pool, the lane its input is prepared on, the admission bound in front of
+/// both, and the databases a `query` source reads.
 pub(crate) struct Analyzer {
     pool: AnalysisPool,
+    lane: Lane,
+    /// The analyzer's own pools, opened from the lane: their connections' threads run at the
+    /// lane's priority, and a burst of analyses cannot take the `query` tool's connections.
     databases: Option<Databases>,
     /// Held from reading the data to the end of the analysis; the pool's own bound only
     /// covers the analysis.
@@ -57,21 +64,40 @@ enum Data {
 }
 
 impl Analyzer {
-    /// Starts the pool; `databases` is `None` when the query tool is disabled.
-    pub(crate) fn new(
+    /// Starts the pool and the lane, and opens `databases` from the lane (`None` when the
+    /// query tool is disabled).
+    pub(crate) async fn start(
         config: &AnalyzeConfig,
-        databases: Option<Databases>,
+        databases: Option<Vec<DatabaseConfig>>,
     ) -> Result<Self, BuiltinsError> {
         if config.nice > keel_analyze::MAX_NICE {
             return Err(BuiltinsError::AnalyzeNice(config.nice));
         }
         let pool = AnalysisPool::new(config.pool())?;
+        let lane = Lane::start("keel-analyze-io", config.nice)
+            .map_err(|source| BuiltinsError::AnalyzeLane { source })?;
+        let databases = match databases {
+            Some(configs) => Some(lane.run(Databases::connect(configs)).await.map_err(|e| {
+                BuiltinsError::AnalyzeLane {
+                    source: std::io::Error::other(e),
+                }
+            })??),
+            None => None,
+        };
         let admission = Arc::new(Semaphore::new(pool.capacity()));
         Ok(Self {
             pool,
+            lane,
             databases,
             admission,
         })
+    }
+
+    /// Closes the analyzer's database pools; see [`Databases::close`].
+    pub(crate) async fn close(&self) {
+        if let Some(databases) = self.databases.clone() {
+            let _ = self.lane.run(async move { databases.close().await }).await;
+        }
     }
 
     /// The pool's `(threads, capacity, in flight)`.
@@ -126,44 +152,28 @@ impl Analyzer {
             let capacity = self.pool.capacity();
             return Err(analysis_failure(AnalysisError::Overloaded { capacity }));
         };
-        let data = match source {
-            Source::Values(values) => Data::Inline(values),
-            Source::Csv(text, options) => Data::Csv(text, options),
-            Source::Query(query) => self.fetch(query, dependencies).await?,
+        let (databases, dependencies) = (self.databases.clone(), dependencies.clone());
+        let prepared = self
+            .lane
+            .run(async move {
+                let data = match source {
+                    Source::Values(values) => Data::Inline(values),
+                    Source::Csv(text, options) => Data::Csv(text, options),
+                    Source::Query(query) => fetch(databases.as_ref(), query, &dependencies).await?,
+                };
+                parse(data).await.map_err(analysis_failure)
+            })
+            .await;
+        let dataset = match prepared {
+            Ok(dataset) => dataset?,
+            Err(e) if e.is_panic() => {
+                return Err(analysis_failure(AnalysisError::WorkerPanicked {
+                    message: e.to_string(),
+                }));
+            }
+            Err(_) => return Err(ToolError::Cancelled),
         };
-        let dataset = parse(data).await.map_err(analysis_failure)?;
         self.run(dataset, request, &cx).await
-    }
-
-    /// Runs the query, reading at most the database's row limit: an analysis of a cut-off
-    /// result would be silently wrong, so a longer result is an error.
-    async fn fetch(
-        &self,
-        query: QuerySource,
-        dependencies: &Dependencies,
-    ) -> Result<Data, Failure> {
-        let Some(databases) = &self.databases else {
-            return Err(Failure::invalid_input(
-                "no databases are configured (the query tool is disabled)",
-            ));
-        };
-        let requested = query.database.as_deref().unwrap_or_default();
-        let database =
-            pick(databases, query.database.as_deref()).map_err(|e| query_failure(e, requested))?;
-        let limit = database.max_rows_limit();
-        let output = guarded_read(dependencies, database.name(), || {
-            database.query(&query.sql, &query.params, Some(limit))
-        })
-        .await?;
-        if output.truncated {
-            return Err(Failure::invalid_input(format!(
-                "the query returns more than {limit} rows, the most analyze reads from database \
-                 `{}`; filter or aggregate in SQL",
-                database.name()
-            )));
-        }
-        let columns = output.columns.into_iter().map(|c| c.name).collect();
-        Ok(Data::Rows(columns, output.rows))
     }
 
     async fn run(
@@ -187,6 +197,39 @@ impl Analyzer {
             Err(e) => Err(analysis_failure(e)),
         }
     }
+}
+
+/// Runs the query, reading at most the database's row limit: an analysis of a cut-off
+/// result would be silently wrong, so a longer result is an error.
+async fn fetch(
+    databases: Option<&Databases>,
+    query: QuerySource,
+    dependencies: &Dependencies,
+) -> Result<Data, ToolError> {
+    let Some(databases) = databases else {
+        return Err(Failure::invalid_input(
+            "no databases are configured (the query tool is disabled)",
+        )
+        .into());
+    };
+    let requested = query.database.as_deref().unwrap_or_default();
+    let database =
+        pick(databases, query.database.as_deref()).map_err(|e| query_failure(e, requested))?;
+    let limit = database.max_rows_limit();
+    let output = guarded_read(dependencies, database.name(), || {
+        database.query(&query.sql, &query.params, Some(limit))
+    })
+    .await?;
+    if output.truncated {
+        return Err(Failure::invalid_input(format!(
+            "the query returns more than {limit} rows, the most analyze reads from database \
+             `{}`; filter or aggregate in SQL",
+            database.name()
+        ))
+        .into());
+    }
+    let columns = output.columns.into_iter().map(|c| c.name).collect();
+    Ok(Data::Rows(columns, output.rows))
 }
 
 /// Builds the dataset off the async runtime: large inputs take a while to parse.
