@@ -8,14 +8,18 @@
 #   3. loaded: analyze offered at 10x capacity (open loop) with echo and query at the same
 #      rates as before, for SECS seconds, sampling the server's RSS every 5 s.
 # Prints the admitted calls' p99 against the unloaded p99, the refusals' p99, echo's and
-# query's p99 loaded against unloaded, and the RSS over the loaded run.
+# query's p99 loaded against unloaded, and the RSS over the loaded run. With ROUNDS=n the two
+# phases alternate n times on the same server, and the ratios are per round (each loaded
+# phase against the unloaded one just before it) with their medians: a p99 of a sub-ms call
+# moves with the machine from one phase to the next, and paired rounds show by how much.
 # Usage: bench/overload.sh [secs=60] [warm=10]
 #   KEEL=path/to/keel (default: the release build), BENCH=the keel whose bench drives the load
 #   (default: KEEL); ROWS: rows analyzed per call (20000); QUEUE, MAX_QUEUE_WAIT_MS: the cpu
 #   class's queue (1) and the queue-wait bound (1000 ms); ECHO_RATE (200), QUERY_RATE (50);
 #   NICE: how much nicer the analysis runs than the server (10; 0 to compare); GEN_NICE: the
 #   load generators' nice value (10); OVER: the loaded phase's offer as a multiple of capacity
-#   (10; 0.2 repeats the unloaded phase, to see how far p99 moves between two equal phases)
+#   (10; 0.2 repeats the unloaded phase, to see how far p99 moves between two equal phases);
+#   ROUNDS: unloaded and loaded phases, alternating (1)
 set -euo pipefail
 secs=${1:-60}; warm=${2:-10}
 rows=${ROWS:-20000}
@@ -82,8 +86,7 @@ phase() { # label, analyze rate, seconds
     --rate "$2" -c64 -d"$3s" & local a=$!
   run echo "$work/$1-echo.json" --tool echo --args '{"text":"hello"}' --rate "$echo_rate" -c16 -d"$3s" & local e=$!
   run query "$work/$1-query.json" --tool query --args "$query_args" --rate "$query_rate" -c16 -d"$3s" & local q=$!
-  if [ "$1" = loaded ]; then
-    : >"$work/rss"
+  if [[ $1 == loaded* ]]; then
     for _ in $(seq $(($3 / 5))); do
       sleep 5
       awk '/VmRSS/ {print $2}' "/proc/$server_pid/status" >>"$work/rss"
@@ -91,33 +94,48 @@ phase() { # label, analyze rate, seconds
   fi
   wait $a $e $q
 }
-phase unloaded "$slow_rate" "$warm"
-phase loaded "$over_rate" "$secs"
+rounds=${ROUNDS:-1}
+: >"$work/rss"
+for r in $(seq "$rounds"); do
+  phase "unloaded-$r" "$slow_rate" "$warm"
+  phase "loaded-$r" "$over_rate" "$secs"
+done
 
 echo
-printf '%-8s %-9s %9s %9s %9s %9s %12s\n' tool phase rate ok failed p99_ok_us p99_failed_us
+printf '%-8s %-11s %9s %9s %9s %9s %12s\n' tool phase rate ok failed p99_ok_us p99_failed_us
 for tool in analyze echo query; do
-  for p in unloaded loaded; do
-    f=$work/$p-$tool.json
-    printf '%-8s %-9s %9s %9s %9s %9s %12s\n' "$tool" "$p" "$(field "$f" rate)" "$(field "$f" ok)" \
-      "$(field "$f" errors.total)" "$(field "$f" ok_latency_us.p99)" "$(field "$f" failed_latency_us.p99)"
+  for r in $(seq "$rounds"); do
+    for p in unloaded loaded; do
+      f=$work/$p-$r-$tool.json
+      printf '%-8s %-11s %9s %9s %9s %9s %12s\n' "$tool" "$p-$r" "$(field "$f" rate)" "$(field "$f" ok)" \
+        "$(field "$f" errors.total)" "$(field "$f" ok_latency_us.p99)" "$(field "$f" failed_latency_us.p99)"
+    done
   done
 done
-python3 - "$work" <<'EOF'
-import json, sys
-w = sys.argv[1]
-r = lambda p, t: json.load(open(f"{w}/{p}-{t}.json"))
-a0, a1 = r("unloaded", "analyze"), r("loaded", "analyze")
+python3 - "$work" "$rounds" <<'PY'
+import json, statistics, sys
+w, rounds = sys.argv[1], int(sys.argv[2])
+r = lambda p, i, t: json.load(open(f"{w}/{p}-{i}-{t}.json"))
+p99 = lambda j: j["ok_latency_us"]["p99"]
+def line(label, ratios, target):
+    each = " ".join(f"{x:.2f}" for x in ratios)
+    median = f", median {statistics.median(ratios):.2f}" if len(ratios) > 1 else ""
+    print(f"{label}: {each}{median} ({target})")
 print()
-print(f"admitted analyze p99 / unloaded p99: {a1['ok_latency_us']['p99'] / a0['ok_latency_us']['p99']:.2f} (target <= 2)")
-f = a1.get("failed_latency_us")
-codes = a1["errors"]["jsonrpc"]
-print(f"refusals: {a1['errors']['total']} ({codes}), p99 {f['p99'] if f else '-'} us (target < 1000)")
+line("admitted analyze p99 loaded / unloaded",
+     [p99(r("loaded", i, "analyze")) / p99(r("unloaded", i, "analyze")) for i in range(1, rounds + 1)],
+     "target <= 2")
+refusals = [r("loaded", i, "analyze") for i in range(1, rounds + 1)]
+print("refusals: " + "; ".join(
+    f"{a['errors']['total']} {a['errors']['jsonrpc']} p99 {(a.get('failed_latency_us') or {}).get('p99', '-')} us"
+    for a in refusals) + " (target p99 < 1000 us)")
 for t in ("echo", "query"):
-    u, l = r("unloaded", t), r("loaded", t)
-    print(f"{t} p99 loaded / unloaded: {l['ok_latency_us']['p99']} / {u['ok_latency_us']['p99']} us = "
-          f"{l['ok_latency_us']['p99'] / u['ok_latency_us']['p99']:.2f} (target 0.8-1.2), failed {l['errors']['total']}")
+    pairs = [(p99(r("loaded", i, t)), p99(r("unloaded", i, t))) for i in range(1, rounds + 1)]
+    failed = sum(r("loaded", i, t)["errors"]["total"] for i in range(1, rounds + 1))
+    print(f"{t} p99 loaded / unloaded (us): " + ", ".join(f"{l} / {u}" for l, u in pairs) + f"; failed {failed}")
+    line(f"{t} p99 ratio", [l / u for l, u in pairs], "target 0.8-1.2")
 rss = [int(x) for x in open(f"{w}/rss").read().split()]
 if rss:
-    print(f"RSS every 5 s (MiB): {' '.join(f'{x / 1024:.0f}' for x in rss)}; last / first {rss[-1] / rss[0]:.2f}")
-EOF
+    print(f"RSS every 5 s of the loaded phases (MiB): {' '.join(f'{x / 1024:.0f}' for x in rss)}; "
+          f"last / first {rss[-1] / rss[0]:.2f}")
+PY

@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use keel_builtins::{BuiltinsConfig, DatabaseEntry};
 use serde_json::{Value, json};
 use support::{Harness, sqlite_in};
@@ -384,4 +386,44 @@ async fn analyze_reads_query_rows_on_the_server() {
         )
         .await;
     assert!(text.contains("no rows"), "{text}");
+}
+
+/// `analyze` reads on its own connections: reads whose calls are dropped give their
+/// connections back (more of them than the pool has connections leave it serving), and a
+/// read over the statement timeout is interrupted like the query tool's.
+#[tokio::test]
+async fn analyze_reads_are_cancelled_and_interrupted_without_losing_connections() {
+    let (_dir, h) = harness().await;
+    let endless = json!({ "query": {
+        "sql": "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) \
+                SELECT count(*) FROM n",
+        "database": "small"
+    }});
+    let connections = DatabaseEntry::default().max_connections as usize;
+    for _ in 0..=connections {
+        let dropped = tokio::time::timeout(
+            Duration::from_millis(10),
+            h.call("analyze", endless.clone()),
+        )
+        .await;
+        assert!(
+            dropped.is_err(),
+            "the read ends before its timeout: {dropped:?}"
+        );
+    }
+    let result = tokio::time::timeout(Duration::from_secs(5), h.call("analyze", endless))
+        .await
+        .expect("a connection is free again");
+    let failure = &result["_meta"]["io.keel/failure"];
+    assert_eq!(failure["kind"], "timed_out", "{result}");
+    let out = h
+        .call_ok(
+            "analyze",
+            json!({ "query": {
+                "sql": "SELECT 1.5 AS x UNION ALL SELECT 2.5",
+                "database": "small"
+            }}),
+        )
+        .await;
+    assert_eq!(out["columns"][0]["count"].as_f64(), Some(2.0), "{out}");
 }
