@@ -16,10 +16,11 @@
 #   KEEL=path/to/keel (default: the release build), BENCH=the keel whose bench drives the load
 #   (default: KEEL); ROWS: rows analyzed per call (20000); QUEUE, MAX_QUEUE_WAIT_MS: the cpu
 #   class's queue (1) and the queue-wait bound (1000 ms); ECHO_RATE (200), QUERY_RATE (50);
-#   NICE: how much nicer the analysis runs than the server (10; 0 to compare); GEN_NICE: the
-#   load generators' nice value (10); OVER: the loaded phase's offer as a multiple of capacity
-#   (10; 0.2 repeats the unloaded phase, to see how far p99 moves between two equal phases);
-#   ROUNDS: unloaded and loaded phases, alternating (1)
+#   NICE: how much nicer the analysis runs than the server (the server's default; 0 to
+#   compare); GEN_NICE: the load generators' nice value (0: clients on other machines would
+#   not wait behind the server's background work); OVER: the loaded phase's offer as a
+#   multiple of capacity (10; 0.2 repeats the unloaded phase, to see how far p99 moves
+#   between two equal phases); ROUNDS: unloaded and loaded phases, alternating (1)
 set -euo pipefail
 secs=${1:-60}; warm=${2:-10}
 rows=${ROWS:-20000}
@@ -42,7 +43,7 @@ enabled = false
 [builtins.analyze]
 threads = 1
 max_in_flight = 64
-nice = ${NICE:-10}
+${NICE:+nice = $NICE}
 [builtins.query]
 [[builtins.query.databases]]
 name = "main"
@@ -67,7 +68,7 @@ query_args='{"database":"main","sql":"SELECT COUNT(*) FROM orders WHERE total_ce
 
 run() { # name, json out, extra keel bench args...
   local name=$1 out=$2; shift 2
-  nice -n "${GEN_NICE:-10}" "$bench" bench "$url" -q --era modern --slo none --max-error-rate 1 --json "$out" "$@" >/dev/null
+  nice -n "${GEN_NICE:-0}" "$bench" bench "$url" -q --era modern --slo none --max-error-rate 1 --json "$out" "$@" >/dev/null
 }
 field() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); v=r
 for k in sys.argv[2].split("."): v=(v or {}).get(k) if isinstance(v, dict) else None

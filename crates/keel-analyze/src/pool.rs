@@ -33,9 +33,10 @@ pub struct PoolConfig {
     /// [`Overloaded`]. Default 4.
     pub max_in_flight: NonZeroUsize,
     /// How much nicer than the server the worker threads run, 0 to 19 (the most the system
-    /// allows in total), as `nice -n`. Default 10: a saturated pool then yields the cores to
+    /// allows in total), as `nice -n`. Default 19: a saturated pool then yields the cores to
     /// the threads that answer cheap requests, so heavy work queues behind light work and not
-    /// the other way round. Linux only.
+    /// the other way round (at 10, light calls' p99 still doubled under a saturated pool on
+    /// two cores; see BENCHMARKS.md). Linux only.
     pub nice: u8,
 }
 
@@ -47,7 +48,7 @@ impl Default for PoolConfig {
         Self {
             threads: None,
             max_in_flight: NonZeroUsize::new(4).expect("4 is not zero"),
-            nice: 10,
+            nice: MAX_NICE,
         }
     }
 }

@@ -21,7 +21,7 @@ use crate::error::BuiltinsError;
 /// enabled = true
 /// threads = 4          # default: the number of cores
 /// max_in_flight = 4
-/// nice = 10            # its threads run this much nicer than the server: heavy work yields
+/// nice = 19            # its threads run this much nicer than the server: heavy work yields
 ///
 /// [query]
 /// enabled = true
@@ -70,11 +70,13 @@ pub struct AnalyzeConfig {
     /// Analyses admitted at once; further calls fail at once with a "busy" tool error
     /// (default 4).
     pub max_in_flight: NonZeroUsize,
-    /// How much nicer than the server the analysis runs, 0 to 19 (default 10): the pool's
+    /// How much nicer than the server the analysis runs, 0 to 19 (default 19): the pool's
     /// threads, and the thread that reads and parses its input with the SQLite threads of
     /// the analyzer's own connections (it opens its own pools to the query tool's databases,
     /// up to each one's `max_connections`). A saturated cpu class then leaves the cores to
-    /// the threads answering everything else. Linux only.
+    /// the threads answering everything else; the price is that under sustained light load
+    /// an analysis gets little CPU and takes longer (bounded by its timeout). Lower it to give
+    /// analyses a larger share. Linux only.
     pub nice: u8,
 }
 
