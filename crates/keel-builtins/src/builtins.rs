@@ -142,6 +142,12 @@ impl Builtins {
         self.databases.as_ref()
     }
 
+    /// The analyzer's own pools to the same databases, when `analyze` and `query` are both
+    /// enabled (for metrics: they are connections to the same servers).
+    pub fn analyze_databases(&self) -> Option<&Databases> {
+        self.analyzer.as_ref().and_then(|a| a.databases())
+    }
+
     /// The analysis pool's `(threads, capacity, in flight)`, when `analyze` is enabled.
     pub fn analyze_pool(&self) -> Option<(usize, usize, usize)> {
         self.analyzer.as_ref().map(|a| a.pool_load())

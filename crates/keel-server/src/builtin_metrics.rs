@@ -38,18 +38,33 @@ impl Collector for BuiltinFamilies {
                 [(&[][..], gauge_value(in_flight))],
             )?;
         }
-        if let Some(databases) = builtins.databases() {
-            let pools: Vec<_> = databases
+        // One series per database and pool: the query tool's, and the analyzer's own.
+        let pools: Vec<_> = [
+            ("query", builtins.databases()),
+            ("analyze", builtins.analyze_databases()),
+        ]
+        .into_iter()
+        .flat_map(|(pool, databases)| {
+            databases
+                .into_iter()
+                .flat_map(|databases| databases.iter())
+                .map(move |d| (d.name().to_owned(), pool, d.pool_stats()))
+        })
+        .collect();
+        if !pools.is_empty() {
+            let labels: Vec<[(&str, &str); 3]> = pools
                 .iter()
-                .map(|d| (d.name().to_owned(), d.pool_stats()))
-                .collect();
-            let labels: Vec<[(&str, &str); 2]> = pools
-                .iter()
-                .flat_map(|(name, _)| {
-                    ["in_use", "idle"].map(|state| [("database", name.as_str()), ("state", state)])
+                .flat_map(|(name, pool, _)| {
+                    ["in_use", "idle"].map(|state| {
+                        [
+                            ("database", name.as_str()),
+                            ("pool", *pool),
+                            ("state", state),
+                        ]
+                    })
                 })
                 .collect();
-            let values = pools.iter().flat_map(|(_, p)| {
+            let values = pools.iter().flat_map(|(_, _, p)| {
                 [
                     gauge_value(p.in_use),
                     gauge_value(p.open.saturating_sub(p.in_use)),
@@ -58,21 +73,22 @@ impl Collector for BuiltinFamilies {
             gauge(
                 &mut encoder,
                 "keel_db_pool_connections",
-                "Open database connections, leased to a query (in_use) or idle.",
+                "Open database connections, leased to a query (in_use) or idle, by pool (the \
+                 query tool's, or the analyzer's own).",
                 labels.iter().map(|l| &l[..]).zip(values),
             )?;
-            let names: Vec<[(&str, &str); 1]> = pools
+            let names: Vec<[(&str, &str); 2]> = pools
                 .iter()
-                .map(|(name, _)| [("database", name.as_str())])
+                .map(|(name, pool, _)| [("database", name.as_str()), ("pool", *pool)])
                 .collect();
             gauge(
                 &mut encoder,
                 "keel_db_pool_max_connections",
-                "Connections each database's pool may open.",
+                "Connections each database pool may open.",
                 names
                     .iter()
                     .zip(&pools)
-                    .map(|(l, (_, p))| (&l[..], gauge_value(p.max))),
+                    .map(|(l, (_, _, p))| (&l[..], gauge_value(p.max))),
             )?;
         }
         if let Some(stats) = builtins.embed_batcher() {

@@ -183,9 +183,11 @@ async fn the_engines_pools_are_on_metrics_in_either_text_format() {
     );
     let text = classic.text().await.unwrap();
     for series in [
-        "keel_db_pool_connections{database=\"main\",state=\"in_use\"} 0",
-        "keel_db_pool_connections{database=\"main\",state=\"idle\"} ",
-        "keel_db_pool_max_connections{database=\"main\"} ",
+        "keel_db_pool_connections{database=\"main\",pool=\"query\",state=\"in_use\"} 0",
+        "keel_db_pool_connections{database=\"main\",pool=\"query\",state=\"idle\"} ",
+        "keel_db_pool_max_connections{database=\"main\",pool=\"query\"} ",
+        "keel_db_pool_connections{database=\"main\",pool=\"analyze\",state=\"idle\"} ",
+        "keel_db_pool_max_connections{database=\"main\",pool=\"analyze\"} ",
         "keel_analyze_pool_threads ",
         "# TYPE keel_tool_calls_total counter",
         "keel_tool_calls_total{tool=\"query\",workload=\"io\",outcome=\"ok\"} 1",

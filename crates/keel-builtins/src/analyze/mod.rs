@@ -100,6 +100,11 @@ impl Analyzer {
         }
     }
 
+    /// The analyzer's own database pools.
+    pub(crate) fn databases(&self) -> Option<&Databases> {
+        self.databases.as_ref()
+    }
+
     /// The pool's `(threads, capacity, in flight)`.
     pub(crate) fn pool_load(&self) -> (usize, usize, usize) {
         (
