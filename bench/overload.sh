@@ -20,7 +20,9 @@
 #   compare); GEN_NICE: the load generators' nice value (0: clients on other machines would
 #   not wait behind the server's background work); OVER: the loaded phase's offer as a
 #   multiple of capacity (10; 0.2 repeats the unloaded phase, to see how far p99 moves
-#   between two equal phases); ROUNDS: unloaded and loaded phases, alternating (1)
+#   between two equal phases); ROUNDS: unloaded and loaded phases, alternating (1);
+#   SERVER_CPUS, GEN_CPUS: CPU lists (taskset -c) for the server and the load generators, to
+#   keep the instrument off the server's cores
 set -euo pipefail
 secs=${1:-60}; warm=${2:-10}
 rows=${ROWS:-20000}
@@ -51,7 +53,9 @@ url = "sqlite://$work/demo.db"
 max_rows_limit = $rows
 EOF
 cd "$work"
-setsid bash -c "KEEL_CONFIG=$work/keel.toml KEEL_LOG=warn KEEL_MODEL_AUTO_FETCH=0 exec $keel serve --listen 127.0.0.1:$port" \
+server_cpus=${SERVER_CPUS:+taskset -c $SERVER_CPUS}
+gen_cpus=${GEN_CPUS:+taskset -c $GEN_CPUS}
+setsid bash -c "KEEL_CONFIG=$work/keel.toml KEEL_LOG=warn KEEL_MODEL_AUTO_FETCH=0 exec $server_cpus $keel serve --listen 127.0.0.1:$port" \
   >"$work/keel.log" 2>&1 & pids+=($!)
 wait_port "$port"
 server_pid=$(pgrep -f "serve --listen 127.0.0.1:$port" | head -1)
@@ -68,7 +72,7 @@ query_args='{"database":"main","sql":"SELECT COUNT(*) FROM orders WHERE total_ce
 
 run() { # name, json out, extra keel bench args...
   local name=$1 out=$2; shift 2
-  nice -n "${GEN_NICE:-0}" "$bench" bench "$url" -q --era modern --slo none --max-error-rate 1 --json "$out" "$@" >/dev/null
+  $gen_cpus nice -n "${GEN_NICE:-0}" "$bench" bench "$url" -q --era modern --slo none --max-error-rate 1 --json "$out" "$@" >/dev/null
 }
 field() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); v=r
 for k in sys.argv[2].split("."): v=(v or {}).get(k) if isinstance(v, dict) else None

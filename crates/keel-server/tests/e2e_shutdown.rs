@@ -238,7 +238,10 @@ async fn sigterm_during_load_answers_what_was_sent_closes_streams_and_exits_zero
                 Outcome::Answered if sent < signal_at => before += 1,
                 Outcome::Answered => {}
                 Outcome::Refused if sent >= signal_at => refused += 1,
-                Outcome::Refused => panic!("a request sent before the signal was refused"),
+                Outcome::Refused => panic!(
+                    "a request sent {:?} before the signal was refused",
+                    signal_at - sent
+                ),
                 Outcome::Failed(why) => panic!(
                     "a request sent {} the signal failed: {why}",
                     if sent < signal_at { "before" } else { "after" }
