@@ -42,8 +42,10 @@ const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Serves `app` on `listener` until `shutdown` drains and the drain ends.
 ///
-/// Draining closes the listener; requests that already arrived are served and later ones
-/// on kept-alive connections are refused with 503 and `Connection: close`. Once no request
+/// Draining closes the listener; requests that already arrived, and those starting within
+/// 200 ms on open connections (they may have been on their way at the signal), are served,
+/// and later ones on kept-alive connections are refused with 503 and `Connection: close`.
+/// Once no request
 /// is in flight and every task tracked by `shutdown` has ended, idle connections close and
 /// this returns. When `shutdown` stops (the drain deadline passed), connections still busy
 /// are dropped.

@@ -36,9 +36,13 @@ pub(crate) struct Activity {
     /// Bytes of a request arrived since the connection went idle; a new connection counts
     /// as reading its first head.
     head: AtomicBool,
-    /// A draining server refuses the requests that start from now on.
-    refusing: AtomicBool,
+    /// Milliseconds after `start` from which requests are refused (a draining server's);
+    /// `NEVER` until the drain.
+    refuse_from_ms: AtomicU64,
 }
+
+/// `refuse_from_ms` before any drain.
+const NEVER: u64 = u64::MAX;
 
 impl Activity {
     pub(crate) fn new() -> Self {
@@ -47,7 +51,7 @@ impl Activity {
             in_flight: AtomicU32::new(0),
             since_ms: AtomicU64::new(0),
             head: AtomicBool::new(true),
-            refusing: AtomicBool::new(false),
+            refuse_from_ms: AtomicU64::new(NEVER),
         }
     }
 
@@ -81,12 +85,17 @@ impl Activity {
         self.in_flight.load(Relaxed) == 0
     }
 
-    pub(crate) fn refuse(&self) {
-        self.refusing.store(true, Relaxed);
+    /// Refuses the requests that start once `grace` has passed from now.
+    pub(crate) fn refuse_after(&self, grace: Duration) {
+        let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
+        let from = self.now_ms().saturating_add(grace_ms).min(NEVER - 1);
+        self.refuse_from_ms.store(from, Relaxed);
     }
 
+    /// Whether a request starting now is refused. No clock is read before a drain.
     pub(crate) fn is_refusing(&self) -> bool {
-        self.refusing.load(Relaxed)
+        let from = self.refuse_from_ms.load(Relaxed);
+        from != NEVER && self.now_ms() >= from
     }
 
     /// When, as an age, the connection has waited too long; `None` while a request is in

@@ -33,6 +33,11 @@ use super::ConnectionLimits;
 /// How often a draining connection with a request in flight looks whether it went idle.
 const DRAIN_POLL: Duration = Duration::from_millis(20);
 
+/// How long after a drain begins requests on open connections are still served: a request
+/// sent just before the signal may still be in the socket, or the server may not have read
+/// it yet. Later ones get 503 and `Connection: close`.
+const REFUSAL_GRACE: Duration = Duration::from_millis(200);
+
 /// What every connection of one server shares.
 pub(crate) struct Shared {
     pub(crate) http1: http1::Builder,
@@ -93,7 +98,7 @@ pub(crate) async fn serve<S>(
             () = after(stopped.as_mut(), || shutdown.is_stopped()) => return,
             () = after(drained.as_mut(), || shutdown.is_draining()), if !draining => {
                 draining = true;
-                activity.refuse();
+                activity.refuse_after(REFUSAL_GRACE);
                 check.as_mut().reset(Instant::now());
             }
             () = after(close_idle.as_mut(), || shared.close_idle.is_cancelled()), if !closing && busy.is_none() => {
@@ -101,7 +106,9 @@ pub(crate) async fn serve<S>(
                 conn.as_mut().graceful_shutdown();
             }
             () = check.as_mut() => {
-                if draining && activity.is_idle() {
+                // Held through the grace: a request on its way would find the connection
+                // closed instead of answered.
+                if draining && activity.is_idle() && activity.is_refusing() {
                     busy = None;
                 }
                 let age = activity.age();
