@@ -233,4 +233,19 @@ mod tests {
         drop(second);
         assert!(a.deadline(&l).is_some());
     }
+
+    #[test]
+    fn a_drain_refuses_only_after_its_grace() {
+        let a = Activity::new();
+        assert!(!a.is_refusing(), "refusing before any drain");
+        a.refuse_after(Duration::from_secs(60));
+        assert!(!a.is_refusing(), "refusing within the grace");
+        a.refuse_after(Duration::ZERO);
+        assert!(a.is_refusing(), "serving after the grace");
+        a.refuse_after(Duration::MAX);
+        assert!(
+            !a.is_refusing(),
+            "an endless grace overflowed into a refusal"
+        );
+    }
 }
