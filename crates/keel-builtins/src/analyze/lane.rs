@@ -51,10 +51,8 @@ impl Lane {
         })
     }
 
-    /// Runs `work` on the lane and waits for it; dropping the returned future aborts it.
-    ///
-    /// # Errors
-    /// The [`JoinError`] when `work` panicked or the lane stopped first.
+    /// Runs `work` on the lane. The returned future resolves to its output, or to the
+    /// [`JoinError`] when it panicked or the lane stopped first; dropping it aborts the work.
     pub(crate) fn run<F>(&self, work: F) -> OnLane<F::Output>
     where
         F: Future + Send + 'static,
